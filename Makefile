@@ -1,0 +1,45 @@
+# webhook: PostgreSQL extension that POSTs committed row changes to URLs
+EXTENSION = webhook
+MODULE_big = webhook
+OBJS = \
+	src/webhook.o \
+	src/capture.o \
+	src/worker.o \
+	src/http.o \
+	src/sign.o \
+	src/guard.o
+DATA = webhook--1.0.sql
+PGFILEDESC = "webhook - HTTP POST for every committed row change"
+
+REGRESS = register capture lifecycle
+REGRESS_OPTS = --inputdir=. --outputdir=.
+
+PG_CONFIG ?= pg_config
+PKG_CONFIG ?= pkg-config
+
+PG_CPPFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl)
+SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl)
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: deps test demo bench
+
+# Install the Debian packages the build and the tests need (as root).
+deps:
+	tools/deps.sh
+
+# Build, install, and run pg_regress, pgTAP and the crash tests against a
+# throwaway cluster.
+test:
+	tools/deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	tools/test.sh
+
+# A throwaway cluster, a receiver, and events flowing between them.
+demo:
+	tools/deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	tools/demo.sh

@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * webhook.c
+ *	  Module entry point: GUCs, shared memory, the worker's registration,
+ *	  and waking the worker when a transaction that queued events commits.
+ *
+ * Waking works like this.  The capture trigger calls webhook_request_wake(),
+ * which only sets a backend-local flag.  The transaction callback, registered
+ * once per backend in _PG_init, sets the worker's latch at
+ * XACT_EVENT_COMMIT when the flag is set and clears the flag at every end of
+ * transaction.  So the worker wakes once per committing transaction that
+ * queued something, never per row and never for a rollback.  COMMIT PREPARED
+ * runs in a backend that never fired the trigger, so a ProcessUtility hook
+ * requests the wake for it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "webhook.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(webhook_wake);
+PG_FUNCTION_INFO_V1(webhook_caller);
+
+/* GUC variables */
+char	   *webhook_database_name = NULL;
+char	   *webhook_allowed_networks = NULL;
+char	   *webhook_retry_schedule = NULL;
+int			webhook_retention_s = 7 * 24 * 3600;
+int			webhook_max_connections_per_host = 8;
+int			webhook_max_in_flight = 64;
+int			webhook_response_body_limit = 1024;
+int			webhook_disable_after_s = 5 * 24 * 3600;
+
+WebhookShared *webhook_shared = NULL;
+
+static bool wake_requested = false;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+void		_PG_init(void);
+
+static bool
+check_allowed_networks(char **newval, void **extra, GucSource source)
+{
+	WebhookNetwork *nets;
+	int			nnets;
+	char	   *bad;
+
+	if (!webhook_parse_networks(*newval, &nets, &nnets, &bad))
+	{
+		GUC_check_errdetail("\"%s\" is not an IPv4 or IPv6 network in CIDR notation.", bad);
+		free(bad);
+		return false;
+	}
+	free(nets);
+	return true;
+}
+
+static bool
+check_retry_schedule(char **newval, void **extra, GucSource source)
+{
+	int		   *delays;
+	int			ndelays;
+
+	if (!webhook_parse_schedule(*newval, &delays, &ndelays))
+	{
+		GUC_check_errdetail("The retry schedule is a comma-separated list of delays such as \"5s,5min,30min,2h\".");
+		return false;
+	}
+	free(delays);
+	return true;
+}
+
+static void
+webhook_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WebhookShared)));
+}
+
+static void
+webhook_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	webhook_shared = ShmemInitStruct("webhook", sizeof(WebhookShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&webhook_shared->mutex);
+		webhook_shared->worker_latch = NULL;
+		webhook_shared->worker_pid = 0;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Set the worker's latch, if a worker runs.  Cannot fail: safe in a commit
+ * callback.
+ */
+void
+webhook_wake_worker(void)
+{
+	Latch	   *latch;
+
+	if (webhook_shared == NULL)
+		return;
+	SpinLockAcquire(&webhook_shared->mutex);
+	latch = webhook_shared->worker_latch;
+	SpinLockRelease(&webhook_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/* Ask for the worker to be woken when the current transaction commits. */
+void
+webhook_request_wake(void)
+{
+	wake_requested = true;
+}
+
+static void
+webhook_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_requested)
+				webhook_wake_worker();
+			wake_requested = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			wake_requested = false;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (IsA(parsetree, TransactionStmt) &&
+		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
+		webhook_request_wake();
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/*
+ * webhook._wake(): wake the worker when the calling transaction commits.
+ * Used by the API functions that make deliveries due (resume, ping,
+ * redeliver).
+ */
+Datum
+webhook_wake(PG_FUNCTION_ARGS)
+{
+	webhook_request_wake();
+	PG_RETURN_VOID();
+}
+
+/*
+ * webhook._caller(): the role on whose behalf the API was called.  Inside a
+ * SECURITY DEFINER function the current user is the function's owner; the
+ * outer user is the role the session had set (SET ROLE or the login role).
+ */
+Datum
+webhook_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(GetOuterUserId());
+}
+
+void
+_PG_init(void)
+{
+	BackgroundWorker worker;
+
+	if (IsBinaryUpgrade)
+		return;
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("webhook must be loaded via shared_preload_libraries"),
+				 errhint("Add webhook to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomStringVariable("webhook.database_name",
+							   "Database in which the webhook worker runs.",
+							   NULL,
+							   &webhook_database_name,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("webhook.allowed_networks",
+							   "Comma-separated CIDR networks that webhooks may reach although they are loopback, private or link-local.",
+							   NULL,
+							   &webhook_allowed_networks,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_allowed_networks, NULL, NULL);
+
+	DefineCustomStringVariable("webhook.retry_schedule",
+							   "Comma-separated delays before each retry of a failed delivery.",
+							   "The last delay repeats until max_attempts is reached.",
+							   &webhook_retry_schedule,
+							   "5s,5min,30min,2h,5h,10h,10h",
+							   PGC_SIGHUP,
+							   0,
+							   check_retry_schedule, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.retention",
+							"How long delivered and failed deliveries are kept.",
+							NULL,
+							&webhook_retention_s,
+							7 * 24 * 3600,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_connections_per_host",
+							"Most connections the worker opens to one host and port.",
+							NULL,
+							&webhook_max_connections_per_host,
+							8,
+							1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_in_flight",
+							"Most requests in flight for one webhook.",
+							"Requests beyond the connection limit wait in the worker, in event order.",
+							&webhook_max_in_flight,
+							64,
+							1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.response_body_limit",
+							"How much of a response body is kept in webhook.deliveries.",
+							NULL,
+							&webhook_response_body_limit,
+							1024,
+							0, 65536,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.disable_after",
+							"How long a webhook's deliveries may fail without a success before it is disabled.",
+							NULL,
+							&webhook_disable_after_s,
+							5 * 24 * 3600,
+							1, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("webhook");
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = webhook_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = webhook_shmem_startup;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = webhook_process_utility;
+
+	RegisterXactCallback(webhook_xact_callback, NULL);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "webhook");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "webhook_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "webhook worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "webhook worker");
+	RegisterBackgroundWorker(&worker);
+}

@@ -1,0 +1,1057 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The delivery worker: claims due deliveries, posts them, records how
+ *	  it went.
+ *
+ * Delivery state machine (webhook.queue.status):
+ *
+ *	 p pending  --claim-->  s sending  --2xx-->             d delivered
+ *	 r retrying --claim-->  s sending  --410, or failure
+ *	                                     at max_attempts--> f failed
+ *	                        s sending  --other failure-->   r retrying
+ *	                                                        (next_attempt_at)
+ *	 d, f  --webhook.redeliver-->  p
+ *
+ * Who touches which row: writers (the capture trigger, ping) insert rows in
+ * state p.  Only this worker moves rows into and out of s, each move in its
+ * own short transaction: a claim transaction takes due rows (FOR UPDATE SKIP
+ * LOCKED), marks them s and commits before any request starts; a record
+ * transaction writes the outcomes of finished requests.  No transaction is
+ * open while HTTP is in flight.  redeliver moves d or f rows back to p and
+ * unregister deletes a webhook's rows; neither touches s rows' outcome,
+ * and the record step only updates rows still in s.  There is one worker per
+ * cluster, so at start every row left in s belongs to a predecessor that
+ * died mid-request: recovery makes them due again (at-least-once).
+ *
+ * The worker commits asynchronously: a commit lost in a crash only means a
+ * request is sent again, which the at-least-once contract allows.
+ *
+ * In memory, each webhook has a window of at most webhook.max_in_flight
+ * claimed deliveries, of which at most webhook.max_connections_per_host are
+ * handed to libcurl at once, in event order; the rest wait in the window.
+ * So a slow or dead endpoint fills only its own window and never delays
+ * other webhooks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <time.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "lib/ilist.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "webhook.h"
+#include "http.h"
+
+/* longest sleep with nothing to do: a safety net, not polling */
+#define SAFETY_TIMEOUT_MS 30000
+/* most deliveries held by the worker over all webhooks */
+#define MAX_HELD 20000
+/* rows removed per retention pass */
+#define PURGE_BATCH 10000
+/* bounds on a receiver's Retry-After */
+#define MAX_RETRY_AFTER_S (24 * 3600)
+
+/* A claimed delivery, in its own memory context. */
+typedef struct Delivery
+{
+	WebhookRequest req;			/* first: http.c hands this back */
+	MemoryContext cxt;
+	char	   *msg_id;
+	uint8		key[WEBHOOK_MAX_KEY];
+	int			keylen;
+	int			nheaders;
+	char	  **header_lines;
+} Delivery;
+
+/* The worker's window for one webhook. */
+typedef struct HookSlot
+{
+	int32		hook_id;		/* hash key */
+	int			held;			/* claimed, not yet recorded */
+	int			sending;		/* handed to libcurl */
+	dlist_head	waiting;		/* claimed, waiting for a connection */
+} HookSlot;
+
+/* The outcome of one attempt, waiting to be recorded. */
+typedef struct Outcome
+{
+	int64		id;
+	int32		hook_id;
+	Oid			extension;
+	char		status;			/* d, r or f */
+	int32		http_status;	/* 0: no response */
+	char	   *error;			/* NULL on success */
+	char	   *body;
+	TimestampTz next_at;
+	TimestampTz at;
+	bool		gone;			/* 410: disable the webhook */
+} Outcome;
+
+static MemoryContext loop_cxt;
+static MemoryContext deliveries_cxt;
+static MemoryContext outcomes_cxt;
+static ResourceOwner signing_owner;	/* pg_hmac needs one outside transactions */
+static List *outcomes = NIL;
+static HTAB *slots;
+static int	total_held = 0;
+static int *schedule_ms = NULL;
+static int	schedule_len = 0;
+
+static SPIPlanPtr claim_plan;
+static SPIPlanPtr record_plan;
+static SPIPlanPtr health_plan;
+static SPIPlanPtr recover_plan;
+static SPIPlanPtr next_retry_plan;
+static SPIPlanPtr purge_plan;
+static SPIPlanPtr disable_plan;
+
+/*
+ * Parse a retry schedule such as "5s,5min,30min,2h" into malloc'd delays in
+ * milliseconds.  A bare number is seconds; units are ms, s, min, h, d.
+ * Usable from a GUC check hook.
+ */
+bool
+webhook_parse_schedule(const char *value, int **delays_ms, int *ndelays)
+{
+	const char *p = value ? value : "";
+	int			cap = 8;
+	int		   *out = malloc(cap * sizeof(int));
+	int			n = 0;
+
+	if (out == NULL)
+		return false;
+	while (*p)
+	{
+		char	   *end;
+		double		num;
+		double		unit;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		num = strtod(p, &end);
+		if (end == p || num < 0 || isnan(num))
+			goto fail;
+		p = end;
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, "ms", 2) == 0)
+			unit = 1, p += 2;
+		else if (strncmp(p, "min", 3) == 0)
+			unit = 60000, p += 3;
+		else if (*p == 's')
+			unit = 1000, p += 1;
+		else if (*p == 'h')
+			unit = 3600000, p += 1;
+		else if (*p == 'd')
+			unit = 86400000, p += 1;
+		else
+			unit = 1000;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != ',' && *p != '\0')
+			goto fail;
+		if (*p == ',')
+			p++;
+		if (num * unit > (double) PG_INT32_MAX)
+			goto fail;
+		if (n == cap)
+		{
+			int		   *grown = realloc(out, cap * 2 * sizeof(int));
+
+			if (grown == NULL)
+				goto fail;
+			out = grown;
+			cap *= 2;
+		}
+		out[n++] = (int) (num * unit);
+	}
+	if (n == 0)
+		goto fail;
+	*delays_ms = out;
+	*ndelays = n;
+	return true;
+
+fail:
+	free(out);
+	return false;
+}
+
+static void
+load_settings(void)
+{
+	int		   *delays;
+	int			n;
+
+	if (webhook_parse_schedule(webhook_retry_schedule, &delays, &n))
+	{
+		free(schedule_ms);
+		schedule_ms = delays;
+		schedule_len = n;
+	}
+	webhook_http_configure();
+}
+
+static void
+unpublish_latch(int code, Datum arg)
+{
+	SpinLockAcquire(&webhook_shared->mutex);
+	webhook_shared->worker_latch = NULL;
+	webhook_shared->worker_pid = 0;
+	SpinLockRelease(&webhook_shared->mutex);
+}
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/* Prepare the worker's statements once; SPI must be connected. */
+static void
+prepare_plans(void)
+{
+	if (claim_plan != NULL)
+		return;
+
+	{
+		Oid			types[4] = {INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID};
+
+		claim_plan = prepare(
+			"WITH hooks AS MATERIALIZED ("
+			"  SELECT h.id, h.name, h.url, h.secret, h.headers, h.timeout, h.max_attempts, h.token,"
+			"         $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0) AS room"
+			"    FROM webhook.hook h"
+			"    LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS f(hook_id, n)"
+			"      ON f.hook_id OPERATOR(pg_catalog.=) h.id"
+			"   WHERE h.state OPERATOR(pg_catalog.=) 'active'"
+			"), picked AS ("
+			"  SELECT c.id FROM hooks CROSS JOIN LATERAL ("
+			"      SELECT q.id FROM webhook.queue q"
+			"       WHERE q.hook_id OPERATOR(pg_catalog.=) hooks.id"
+			"         AND q.status IN ('p', 'r')"
+			"         AND q.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+			"       ORDER BY q.id"
+			"       LIMIT GREATEST(hooks.room, 0)"
+			"       FOR UPDATE SKIP LOCKED) c"
+			"   LIMIT $4"
+			")"
+			" UPDATE webhook.queue q"
+			"    SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
+			"        last_attempt_at = pg_catalog.now()"
+			"   FROM picked, hooks"
+			"  WHERE q.id OPERATOR(pg_catalog.=) picked.id"
+			"    AND hooks.id OPERATOR(pg_catalog.=) q.hook_id"
+			" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret,"
+			"   ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value"
+			"           FROM pg_catalog.jsonb_each_text(hooks.headers) e),"
+			"   pg_catalog.ceil(pg_catalog.date_part('epoch', hooks.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,"
+			"   'msg_' OPERATOR(pg_catalog.||) hooks.token OPERATOR(pg_catalog.||) '_'"
+			"          OPERATOR(pg_catalog.||) q.event_id,"
+			"   webhook._body(q, hooks.name)::pg_catalog.text",
+			4, types);
+	}
+	{
+		Oid			types[7] = {INT8ARRAYOID, CHARARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
+
+		record_plan = prepare(
+			"UPDATE webhook.queue q"
+			"   SET status = r.status, last_status = r.http_status, last_error = r.error,"
+			"       response_body = r.body,"
+			"       next_attempt_at = COALESCE(r.next_at, q.next_attempt_at),"
+			"       delivered_at = r.delivered_at"
+			"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+			"                 pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+			"                 pg_catalog.unnest($7))"
+			"       AS r(id, status, http_status, error, body, next_at, delivered_at)"
+			" WHERE q.id OPERATOR(pg_catalog.=) r.id AND q.status OPERATOR(pg_catalog.=) 's'",
+			7, types);
+	}
+	{
+		Oid			types[8] = {INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
+		INT4OID, TIMESTAMPTZOID, BOOLOID, TEXTOID};
+
+		/*
+		 * $2 last success, $3 last failure, $4 last error, $5 failures after
+		 * the last success in this batch, $6 the first of those, $7 gone,
+		 * $8 reason.
+		 */
+		health_plan = prepare(
+			"UPDATE webhook.hook h"
+			"   SET last_success_at = COALESCE($2, h.last_success_at),"
+			"       last_failure_at = COALESCE($3, h.last_failure_at),"
+			"       last_error = COALESCE($4, h.last_error),"
+			"       consecutive_failures = CASE WHEN $2 IS NULL"
+			"            THEN h.consecutive_failures OPERATOR(pg_catalog.+) $5 ELSE $5 END,"
+			"       failing_since = CASE WHEN $5 OPERATOR(pg_catalog.=) 0 THEN NULL"
+			"            WHEN $2 IS NOT NULL OR h.failing_since IS NULL THEN $6"
+			"            ELSE h.failing_since END,"
+			"       state = CASE WHEN $7 THEN 'disabled' ELSE h.state END,"
+			"       disabled_reason = CASE WHEN $7 THEN $8 ELSE h.disabled_reason END"
+			" WHERE h.id OPERATOR(pg_catalog.=) $1",
+			8, types);
+	}
+	recover_plan = prepare(
+		"UPDATE webhook.queue SET status = 'r', next_attempt_at = pg_catalog.now()"
+		" WHERE status OPERATOR(pg_catalog.=) 's'",
+		0, NULL);
+	next_retry_plan = prepare(
+		"SELECT pg_catalog.min(next_attempt_at) FROM webhook.queue"
+		" WHERE status OPERATOR(pg_catalog.=) 'r'"
+		"   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+		0, NULL);
+	{
+		Oid			types[2] = {INT4OID, INT4OID};
+
+		purge_plan = prepare(
+			"DELETE FROM webhook.queue WHERE id IN ("
+			"  SELECT id FROM webhook.queue"
+			"   WHERE status IN ('d', 'f')"
+			"     AND last_attempt_at OPERATOR(pg_catalog.<)"
+			"         (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
+			"   LIMIT $2)",
+			2, types);
+	}
+	{
+		Oid			types[1] = {INT4OID};
+
+		disable_plan = prepare(
+			"UPDATE webhook.hook"
+			"   SET state = 'disabled',"
+			"       disabled_reason = 'every delivery attempt failed since '"
+			"                         OPERATOR(pg_catalog.||) failing_since"
+			" WHERE state OPERATOR(pg_catalog.=) 'active'"
+			"   AND failing_since OPERATOR(pg_catalog.<)"
+			"       (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
+			" RETURNING name, disabled_reason",
+			1, types);
+	}
+}
+
+/*
+ * Begin a worker transaction with SPI connected and a snapshot.  Returns the
+ * extension's OID, or InvalidOid if it is not installed (the transaction is
+ * still open).
+ */
+static Oid
+begin_work(const char *what)
+{
+	Oid			ext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+	ext = get_extension_oid("webhook", true);
+	if (OidIsValid(ext))
+		prepare_plans();
+	return ext;
+}
+
+static void
+end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(loop_cxt);
+}
+
+static Datum
+make_array(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1];
+	int			lbs[1];
+
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(elemtype));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	dims[0] = n;
+	lbs[0] = 1;
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
+											  typlen, typbyval, typalign));
+}
+
+static HookSlot *
+slot_for(int32 hook_id)
+{
+	bool		found;
+	HookSlot   *slot = hash_search(slots, &hook_id, HASH_ENTER, &found);
+
+	if (!found)
+	{
+		slot->held = 0;
+		slot->sending = 0;
+		dlist_init(&slot->waiting);
+	}
+	return slot;
+}
+
+/*
+ * Bytes from a response body as text in the server encoding: valid UTF-8 is
+ * kept when the server encoding is UTF-8, printable ASCII always, anything
+ * else becomes '?'.
+ */
+static char *
+clean_text(const char *s, size_t len)
+{
+	char	   *out = palloc(len + 1);
+	size_t		o = 0;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+
+	for (size_t i = 0; i < len;)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if ((c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r')
+		{
+			out[o++] = c;
+			i++;
+			continue;
+		}
+		if (utf8 && c >= 0x80)
+		{
+			int			l = pg_utf_mblen((const unsigned char *) s + i);
+
+			if (i + l <= len && pg_utf8_islegal((const unsigned char *) s + i, l))
+			{
+				memcpy(out + o, s + i, l);
+				o += l;
+				i += l;
+				continue;
+			}
+		}
+		out[o++] = '?';
+		i++;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Delay before the retry that follows attempt number attempts, in ms. */
+static int64
+retry_delay_ms(int attempts, int retry_after_s)
+{
+	double		delay;
+
+	if (retry_after_s >= 0)
+		return (int64) Min(retry_after_s, MAX_RETRY_AFTER_S) * 1000;
+	delay = schedule_ms[Min(attempts, schedule_len) - 1];
+	/* +-10% jitter so that retries of a burst spread out */
+	delay *= 0.9 + 0.2 * pg_prng_double(&pg_global_prng_state);
+	return (int64) delay;
+}
+
+/* Turn a finished request into an outcome to record. */
+static void
+finish(Delivery *d)
+{
+	WebhookRequest *req = &d->req;
+	HookSlot   *slot = slot_for(req->hook_id);
+	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
+	Outcome    *o = palloc0(sizeof(Outcome));
+	bool		responded = req->status > 0 &&
+		(req->code == CURLE_OK || req->resp_aborted);
+
+	o->id = req->delivery_id;
+	o->hook_id = req->hook_id;
+	o->extension = req->extension;
+	o->at = GetCurrentTimestamp();
+	o->http_status = (int32) req->status;
+	if (req->resp_len > 0)
+		o->body = clean_text(req->resp, req->resp_len);
+
+	if (responded && req->status >= 200 && req->status < 300)
+		o->status = 'd';
+	else
+	{
+		if (responded)
+		{
+			if (req->status >= 300 && req->status < 400)
+				o->error = psprintf("HTTP %ld (redirects are not followed)", req->status);
+			else
+				o->error = psprintf("HTTP %ld", req->status);
+		}
+		else
+		{
+			char		buf[CURL_ERROR_SIZE + 256];
+
+			webhook_http_error_text(req, buf, sizeof(buf));
+			o->error = pstrdup(buf);
+		}
+		if (responded && req->status == 410)
+		{
+			o->status = 'f';
+			o->gone = true;
+		}
+		else if (req->attempts >= req->max_attempts)
+			o->status = 'f';
+		else
+		{
+			o->status = 'r';
+			o->next_at = TimestampTzPlusMilliseconds(o->at,
+													 retry_delay_ms(req->attempts,
+																	req->retry_after_s));
+		}
+	}
+	outcomes = lappend(outcomes, o);
+	MemoryContextSwitchTo(old);
+
+	slot->sending--;
+	slot->held--;
+	total_held--;
+	webhook_http_release(req);
+	MemoryContextDelete(d->cxt);
+}
+
+/* Sign and hand to libcurl as many waiting deliveries as connections allow. */
+static void
+start_waiting(void)
+{
+	HASH_SEQ_STATUS seq;
+	HookSlot   *slot;
+	ResourceOwner save_owner = CurrentResourceOwner;
+
+	CurrentResourceOwner = signing_owner;
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		while (slot->sending < webhook_max_connections_per_host &&
+			   !dlist_is_empty(&slot->waiting))
+		{
+			Delivery   *d = dlist_container(Delivery, req.node,
+											dlist_pop_head_node(&slot->waiting));
+			MemoryContext old = MemoryContextSwitchTo(d->cxt);
+			int64		ts = (int64) time(NULL);
+			char	   *sig = webhook_signature(d->key, d->keylen, d->msg_id, ts,
+												d->req.body, d->req.bodylen);
+			struct curl_slist *h = NULL;
+
+			h = curl_slist_append(h, "Content-Type: application/json");
+			h = curl_slist_append(h, psprintf("webhook-id: %s", d->msg_id));
+			h = curl_slist_append(h, psprintf("webhook-timestamp: " INT64_FORMAT, ts));
+			h = curl_slist_append(h, psprintf("webhook-signature: %s", sig));
+			for (int i = 0; i < d->nheaders; i++)
+				h = curl_slist_append(h, d->header_lines[i]);
+			h = curl_slist_append(h, "Expect:");
+			MemoryContextSwitchTo(old);
+			if (h == NULL)
+				elog(ERROR, "out of memory building request headers");
+			d->req.headers = h;
+			webhook_http_submit(&d->req);
+			slot->sending++;
+		}
+	}
+	CurrentResourceOwner = save_owner;
+}
+
+/* Build a Delivery from one claimed row (SPI tuple). */
+static void
+take_row(HeapTuple tup, TupleDesc desc, Oid ext)
+{
+	bool		isnull;
+	MemoryContext cxt = AllocSetContextCreate(deliveries_cxt, "webhook delivery",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Delivery   *d = palloc0(sizeof(Delivery));
+	char	   *secret;
+	char	   *body;
+	char	   *utf8;
+	char	   *error;
+	ArrayType  *headers;
+	Datum	   *hvals;
+	int			nh;
+	HookSlot   *slot;
+
+	d->cxt = cxt;
+	d->req.delivery_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	d->req.hook_id = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	d->req.attempts = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	d->req.max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	d->req.extension = ext;
+	d->req.url = TextDatumGetCString(SPI_getbinval(tup, desc, 5, &isnull));
+	secret = TextDatumGetCString(SPI_getbinval(tup, desc, 6, &isnull));
+	headers = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
+	deconstruct_array(headers, TEXTOID, -1, false, TYPALIGN_INT, &hvals, NULL, &nh);
+	d->nheaders = nh;
+	d->header_lines = palloc(sizeof(char *) * Max(nh, 1));
+	for (int i = 0; i < nh; i++)
+		d->header_lines[i] = TextDatumGetCString(hvals[i]);
+	d->req.timeout_ms = (long) DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	d->msg_id = TextDatumGetCString(SPI_getbinval(tup, desc, 9, &isnull));
+	body = TextDatumGetCString(SPI_getbinval(tup, desc, 10, &isnull));
+	utf8 = pg_server_to_any(body, strlen(body), PG_UTF8);
+	d->req.body = utf8;
+	d->req.bodylen = strlen(utf8);
+	d->req.resp_cap = webhook_response_body_limit;
+	d->req.resp = palloc(Max(d->req.resp_cap, 1));
+	MemoryContextSwitchTo(old);
+
+	slot = slot_for(d->req.hook_id);
+	slot->held++;
+	slot->sending++;			/* undone by finish() */
+	total_held++;
+
+	if (!webhook_decode_secret(secret, d->key, &d->keylen))
+	{
+		strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
+				sizeof(d->req.errbuf));
+		d->req.code = CURLE_BAD_FUNCTION_ARGUMENT;
+		d->req.attempts = d->req.max_attempts;	/* will not get better */
+		finish(d);
+		return;
+	}
+	if (!webhook_http_prepare(&d->req, &error))
+	{
+		strlcpy(d->req.errbuf, error, sizeof(d->req.errbuf));
+		d->req.code = CURLE_URL_MALFORMAT;
+		finish(d);
+		return;
+	}
+	slot->sending--;
+	dlist_push_tail(&slot->waiting, &d->req.node);
+}
+
+typedef struct ClaimedRow
+{
+	int64		id;
+	HeapTuple	tuple;
+} ClaimedRow;
+
+static int
+compare_claimed(const void *a, const void *b)
+{
+	int64		x = ((const ClaimedRow *) a)->id;
+	int64		y = ((const ClaimedRow *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * One claim transaction: take due deliveries into the webhooks' windows.
+ * Returns true if the claim was cut short by the global cap, so more work
+ * may be due.  Sets *next_retry to when the next retry falls due (0 if
+ * none) and *present to whether the extension exists.
+ */
+static bool
+claim(bool *recovered, TimestampTz *next_retry, bool *present)
+{
+	Oid			ext = begin_work("claiming deliveries");
+	HASH_SEQ_STATUS seq;
+	HookSlot   *slot;
+	Datum	   *ids;
+	Datum	   *counts;
+	int			n = 0;
+	int			limit;
+	Datum		args[4];
+	bool		isnull;
+	Datum		next;
+	uint64		got;
+	ClaimedRow *rows;
+
+	*next_retry = 0;
+	*present = OidIsValid(ext);
+	if (!*present)
+	{
+		end_work();
+		return false;
+	}
+
+	if (!*recovered)
+	{
+		if (SPI_execute_plan(recover_plan, NULL, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not recover claimed deliveries");
+		if (SPI_processed > 0)
+			ereport(LOG,
+					(errmsg("webhook worker will retry " UINT64_FORMAT " deliveries interrupted by a restart",
+							SPI_processed)));
+		*recovered = true;
+	}
+
+	ids = palloc(sizeof(Datum) * (hash_get_num_entries(slots) + 1));
+	counts = palloc(sizeof(Datum) * (hash_get_num_entries(slots) + 1));
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (slot->held == 0)
+			continue;
+		ids[n] = Int32GetDatum(slot->hook_id);
+		counts[n] = Int32GetDatum(slot->held);
+		n++;
+	}
+	limit = MAX_HELD - total_held;
+	args[0] = make_array(ids, NULL, n, INT4OID);
+	args[1] = make_array(counts, NULL, n, INT4OID);
+	args[2] = Int32GetDatum(webhook_max_in_flight);
+	args[3] = Int32GetDatum(Max(limit, 0));
+	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not claim deliveries");
+	got = SPI_processed;
+
+	/* start them in event order: RETURNING gives no order */
+	rows = palloc(sizeof(ClaimedRow) * (got + 1));
+	for (uint64 i = 0; i < got; i++)
+	{
+		rows[i].tuple = SPI_tuptable->vals[i];
+		rows[i].id = DatumGetInt64(SPI_getbinval(rows[i].tuple, SPI_tuptable->tupdesc,
+												 1, &isnull));
+	}
+	qsort(rows, got, sizeof(ClaimedRow), compare_claimed);
+	for (uint64 i = 0; i < got; i++)
+		take_row(rows[i].tuple, SPI_tuptable->tupdesc, ext);
+
+	if (SPI_execute_plan(next_retry_plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not find the next retry");
+	next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		*next_retry = DatumGetTimestampTz(next);
+
+	end_work();
+	return limit > 0 && got >= (uint64) limit;
+}
+
+/* Per-webhook summary of a batch of outcomes, for webhook.hook. */
+typedef struct Health
+{
+	int32		hook_id;
+	TimestampTz last_success;
+	TimestampTz last_failure;
+	TimestampTz first_trailing_failure;
+	char	   *last_error;
+	int			trailing_failures;
+	bool		gone;
+	char	   *reason;
+} Health;
+
+/* One record transaction: write every outcome gathered so far. */
+static void
+record(void)
+{
+	Oid			ext;
+	int			n = list_length(outcomes);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	Datum	   *codes = palloc(sizeof(Datum) * n);
+	bool	   *codes_null = palloc(sizeof(bool) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	bool	   *errors_null = palloc(sizeof(bool) * n);
+	Datum	   *bodies = palloc(sizeof(Datum) * n);
+	bool	   *bodies_null = palloc(sizeof(bool) * n);
+	Datum	   *nexts = palloc(sizeof(Datum) * n);
+	bool	   *nexts_null = palloc(sizeof(bool) * n);
+	Datum	   *dones = palloc(sizeof(Datum) * n);
+	bool	   *dones_null = palloc(sizeof(bool) * n);
+	Health	   *health = palloc0(sizeof(Health) * n);
+	int			nhealth = 0;
+	int			k = 0;
+	bool		any_failure = false;
+	ListCell   *lc;
+
+	ext = begin_work("recording deliveries");
+
+	foreach(lc, outcomes)
+	{
+		Outcome    *o = lfirst(lc);
+		Health	   *hl = NULL;
+
+		if (o->extension != ext)
+			continue;			/* the extension was dropped since the claim */
+		ids[k] = Int64GetDatum(o->id);
+		statuses[k] = CharGetDatum(o->status);
+		codes[k] = Int32GetDatum(o->http_status);
+		codes_null[k] = o->http_status == 0;
+		errors[k] = o->error ? CStringGetTextDatum(o->error) : (Datum) 0;
+		errors_null[k] = o->error == NULL;
+		bodies[k] = o->body ? CStringGetTextDatum(o->body) : (Datum) 0;
+		bodies_null[k] = o->body == NULL;
+		nexts[k] = TimestampTzGetDatum(o->next_at);
+		nexts_null[k] = o->status != 'r';
+		dones[k] = TimestampTzGetDatum(o->at);
+		dones_null[k] = o->status != 'd';
+		k++;
+
+		for (int i = 0; i < nhealth; i++)
+			if (health[i].hook_id == o->hook_id)
+				hl = &health[i];
+		if (hl == NULL)
+		{
+			hl = &health[nhealth++];
+			hl->hook_id = o->hook_id;
+		}
+		if (o->status == 'd')
+		{
+			hl->last_success = o->at;
+			hl->trailing_failures = 0;
+		}
+		else
+		{
+			any_failure = true;
+			if (hl->trailing_failures++ == 0)
+				hl->first_trailing_failure = o->at;
+			hl->last_failure = o->at;
+			hl->last_error = o->error;
+			if (o->gone && !hl->gone)
+			{
+				hl->gone = true;
+				hl->reason = psprintf("the endpoint answered 410 Gone at %s",
+									  timestamptz_to_str(o->at));
+			}
+		}
+	}
+
+	if (k > 0)
+	{
+		Datum		args[7];
+
+		args[0] = make_array(ids, NULL, k, INT8OID);
+		args[1] = make_array(statuses, NULL, k, CHAROID);
+		args[2] = make_array(codes, codes_null, k, INT4OID);
+		args[3] = make_array(errors, errors_null, k, TEXTOID);
+		args[4] = make_array(bodies, bodies_null, k, TEXTOID);
+		args[5] = make_array(nexts, nexts_null, k, TIMESTAMPTZOID);
+		args[6] = make_array(dones, dones_null, k, TIMESTAMPTZOID);
+		if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record delivery outcomes");
+	}
+
+	for (int i = 0; i < nhealth; i++)
+	{
+		Health	   *hl = &health[i];
+		Datum		args[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		args[0] = Int32GetDatum(hl->hook_id);
+		args[1] = TimestampTzGetDatum(hl->last_success);
+		nulls[1] = hl->last_success ? ' ' : 'n';
+		args[2] = TimestampTzGetDatum(hl->last_failure);
+		nulls[2] = hl->last_failure ? ' ' : 'n';
+		args[3] = hl->last_error ? CStringGetTextDatum(hl->last_error) : (Datum) 0;
+		nulls[3] = hl->last_error ? ' ' : 'n';
+		args[4] = Int32GetDatum(hl->trailing_failures);
+		args[5] = TimestampTzGetDatum(hl->first_trailing_failure);
+		nulls[5] = hl->trailing_failures ? ' ' : 'n';
+		args[6] = BoolGetDatum(hl->gone);
+		args[7] = hl->reason ? CStringGetTextDatum(hl->reason) : (Datum) 0;
+		nulls[7] = hl->reason ? ' ' : 'n';
+		if (SPI_execute_plan(health_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not record webhook health");
+		if (hl->gone && SPI_processed > 0)
+			ereport(LOG,
+					(errmsg("webhook %d disabled: %s", hl->hook_id, hl->reason)));
+	}
+
+	if (any_failure)
+	{
+		Datum		arg = Int32GetDatum(webhook_disable_after_s);
+
+		if (SPI_execute_plan(disable_plan, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not disable failing webhooks");
+		for (uint64 i = 0; i < SPI_processed; i++)
+			ereport(LOG,
+					(errmsg("webhook \"%s\" disabled: %s",
+							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
+	}
+
+	end_work();
+	list_free(outcomes);
+	outcomes = NIL;
+	MemoryContextReset(outcomes_cxt);
+}
+
+/*
+ * One retention pass: delete up to PURGE_BATCH delivered or failed rows
+ * older than webhook.retention.  Returns true if there may be more.
+ */
+static bool
+purge(void)
+{
+	Oid			ext = begin_work("purging delivery history");
+	Datum		args[2];
+	bool		more = false;
+
+	if (OidIsValid(ext))
+	{
+		args[0] = Int32GetDatum(webhook_retention_s);
+		args[1] = Int32GetDatum(PURGE_BATCH);
+		if (SPI_execute_plan(purge_plan, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not purge delivery history");
+		more = SPI_processed >= PURGE_BATCH;
+	}
+	end_work();
+	return more;
+}
+
+static long
+ms_until(TimestampTz when, TimestampTz now)
+{
+	if (when <= now)
+		return 0;
+	return (long) Min((when - now + 999) / 1000, (TimestampTz) SAFETY_TIMEOUT_MS);
+}
+
+void
+webhook_worker_main(Datum main_arg)
+{
+	HASHCTL		ctl;
+	bool		recovered = false;
+	bool		present = false;
+	bool		work_due = true;
+	TimestampTz next_retry = 0;
+	TimestampTz next_purge = 0;
+	TimestampTz next_look = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(webhook_database_name, NULL, 0);
+	pgstat_report_appname("webhook worker");
+
+	/* the worker's own statements resolve nothing through a user's path */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "webhook worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	deliveries_cxt = AllocSetContextCreate(TopMemoryContext, "webhook deliveries",
+										   ALLOCSET_DEFAULT_SIZES);
+	outcomes_cxt = AllocSetContextCreate(TopMemoryContext, "webhook outcomes",
+										 ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(HookSlot);
+	slots = hash_create("webhook slots", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+
+	signing_owner = ResourceOwnerCreate(NULL, "webhook signing");
+	webhook_http_start();
+	load_settings();
+
+	on_shmem_exit(unpublish_latch, (Datum) 0);
+	SpinLockAcquire(&webhook_shared->mutex);
+	webhook_shared->worker_latch = MyLatch;
+	webhook_shared->worker_pid = MyProcPid;
+	SpinLockRelease(&webhook_shared->mutex);
+
+	ereport(LOG,
+			(errmsg("webhook worker started for database \"%s\"", webhook_database_name)));
+
+	for (;;)
+	{
+		WaitEventSet *set;
+		WaitEvent	events[64];
+		int			nevents;
+		long		timeout;
+		TimestampTz now;
+
+		MemoryContextSwitchTo(loop_cxt);
+		MemoryContextReset(loop_cxt);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			load_settings();
+			work_due = true;
+		}
+
+		/* collect finished requests and write down how they went */
+		webhook_http_run_timers();
+		{
+			WebhookRequest *req;
+
+			while ((req = webhook_http_next_done()) != NULL)
+			{
+				finish((Delivery *) req);
+				work_due = true;
+			}
+		}
+		if (outcomes != NIL)
+			record();
+
+		now = GetCurrentTimestamp();
+		if ((next_retry != 0 && now >= next_retry) || now >= next_look)
+			work_due = true;
+		if (work_due)
+		{
+			work_due = claim(&recovered, &next_retry, &present);
+			next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SAFETY_TIMEOUT_MS);
+		}
+		if (present && now >= next_purge)
+		{
+			if (purge())
+				next_purge = now;
+			else
+				next_purge = TimestampTzPlusMilliseconds(now, Min(60000, Max(1000, webhook_retention_s * 100L)));
+		}
+		start_waiting();
+
+		/* sleep until a socket, the latch, libcurl's timer or a due retry */
+		now = GetCurrentTimestamp();
+		timeout = ms_until(next_look, now);
+		if (next_retry != 0)
+			timeout = Min(timeout, ms_until(next_retry, now));
+		if (present)
+			timeout = Min(timeout, ms_until(next_purge, now));
+		if (webhook_http_timeout() >= 0)
+			timeout = Min(timeout, webhook_http_timeout());
+		if (work_due)
+			timeout = 0;
+
+		set = CreateWaitEventSet(loop_cxt, 2 + webhook_http_sockets());
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		webhook_http_add_events(set);
+		nevents = WaitEventSetWait(set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
+		for (int i = 0; i < nevents; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				work_due = true;
+			}
+			else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+				webhook_http_socket_ready(events[i].fd, events[i].events);
+		}
+		FreeWaitEventSet(set);
+	}
+}

@@ -1,0 +1,720 @@
+\echo Use "CREATE EXTENSION webhook" to load this file. \quit
+
+/*
+ * webhook 1.0: turn committed row changes into signed HTTP POSTs.
+ *
+ * Catalog:  webhook.hook   one row per registered webhook (dumped by pg_dump)
+ * Queue:    webhook.queue  one row per (event, webhook): the captured change
+ *                          and the delivery state the worker drives
+ *
+ * Every function pins search_path; every object is schema-qualified.  The
+ * API functions are SECURITY DEFINER and revoked from PUBLIC: a superuser
+ * grants them to the roles that may register webhooks.
+ */
+
+CREATE SCHEMA webhook;
+COMMENT ON SCHEMA webhook IS 'webhook extension: HTTP POST for every committed row change';
+GRANT USAGE ON SCHEMA webhook TO PUBLIC;
+
+CREATE SEQUENCE webhook.event_id_seq;
+
+CREATE TABLE webhook.hook (
+    id                  serial PRIMARY KEY,
+    name                text NOT NULL UNIQUE,
+    url                 text NOT NULL,
+    relation            regclass,
+    schema_name         name,
+    events              text[] NOT NULL,
+    secret              text NOT NULL,
+    headers             jsonb NOT NULL DEFAULT '{}',
+    timeout             interval NOT NULL,
+    max_attempts        integer NOT NULL,
+    owner               regrole NOT NULL,
+    token               text NOT NULL,
+    state               text NOT NULL DEFAULT 'active'
+                        CHECK (state IN ('active', 'paused', 'disabled')),
+    disabled_reason     text,
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    last_success_at     timestamptz,
+    last_failure_at     timestamptz,
+    last_error          text,
+    consecutive_failures integer NOT NULL DEFAULT 0,
+    failing_since       timestamptz
+);
+COMMENT ON TABLE webhook.hook IS 'Internal catalog of registered webhooks; read webhook.webhooks instead';
+
+/*
+ * status: p pending, s sending (claimed by the worker, request in flight),
+ * r retrying (waiting for next_attempt_at), d delivered, f failed.
+ */
+CREATE TABLE webhook.queue (
+    id                  bigserial PRIMARY KEY,
+    event_id            bigint NOT NULL,
+    hook_id             integer NOT NULL,
+    op                  "char" NOT NULL,
+    schema_name         text NOT NULL,
+    table_name          text NOT NULL,
+    created_at          timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    old_row             json,
+    new_row             json,
+    changed             text[],
+    status              "char" NOT NULL DEFAULT 'p',
+    attempts            integer NOT NULL DEFAULT 0,
+    next_attempt_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    last_attempt_at     timestamptz,
+    last_status         integer,
+    last_error          text,
+    response_body       text,
+    delivered_at        timestamptz
+);
+COMMENT ON TABLE webhook.queue IS 'Internal event queue and delivery state; read webhook.deliveries instead';
+
+/* what the worker claims, in event order per webhook */
+CREATE INDEX queue_due ON webhook.queue (hook_id, id) WHERE status IN ('p', 'r');
+/* when the next retry falls due; rows enter it only when they fail */
+CREATE INDEX queue_retry ON webhook.queue (next_attempt_at) WHERE status = 'r';
+/* what the retention purge removes */
+CREATE INDEX queue_done ON webhook.queue (last_attempt_at) WHERE status IN ('d', 'f');
+
+/* webhooks survive pg_dump; history does not, but ids keep counting */
+SELECT pg_catalog.pg_extension_config_dump('webhook.hook', '');
+SELECT pg_catalog.pg_extension_config_dump('webhook.hook_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('webhook.event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('webhook.queue_id_seq', '');
+
+REVOKE ALL ON webhook.hook, webhook.queue FROM PUBLIC;
+REVOKE ALL ON SEQUENCE webhook.event_id_seq, webhook.hook_id_seq, webhook.queue_id_seq FROM PUBLIC;
+
+/* ---------------------------------------------------------------------
+ * C helpers
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION webhook.capture() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'webhook_capture';
+COMMENT ON FUNCTION webhook.capture() IS
+    'Trigger function installed by webhook.register on watched tables; queues one event per change';
+
+CREATE FUNCTION webhook._wake() RETURNS void
+    LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_wake';
+COMMENT ON FUNCTION webhook._wake() IS
+    'Internal: wake the delivery worker when the current transaction commits';
+
+CREATE FUNCTION webhook._check_url(url text) RETURNS void
+    LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_check_url';
+COMMENT ON FUNCTION webhook._check_url(text) IS
+    'Internal: raise an error unless url is an absolute http or https URL';
+
+CREATE FUNCTION webhook._new_secret() RETURNS text
+    LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_new_secret';
+COMMENT ON FUNCTION webhook._new_secret() IS
+    'Internal: a new random signing secret, whsec_ followed by base64 of 32 bytes';
+
+CREATE FUNCTION webhook._check_secret(secret text) RETURNS void
+    LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_check_secret';
+COMMENT ON FUNCTION webhook._check_secret(text) IS
+    'Internal: raise an error unless secret is whsec_ followed by base64 of 24 to 64 bytes';
+
+CREATE FUNCTION webhook._caller() RETURNS regrole
+    LANGUAGE c STABLE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_caller';
+COMMENT ON FUNCTION webhook._caller() IS
+    'Internal: the role that called the API (the current role outside SECURITY DEFINER functions)';
+
+CREATE FUNCTION webhook.sign(secret text, msg_id text, ts bigint, body text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_sign';
+COMMENT ON FUNCTION webhook.sign(text, text, bigint, text) IS
+    'Standard Webhooks signature v1,base64(HMAC-SHA256(key, msg_id.ts.body)) for a whsec_ secret, as sent in webhook-signature';
+
+/* ---------------------------------------------------------------------
+ * Internal SQL helpers (run as the extension owner, from the API)
+ * --------------------------------------------------------------------- */
+
+/* the hook named name, owned by the caller (or any, for a superuser) */
+CREATE FUNCTION webhook._lookup(p_name text) RETURNS webhook.hook
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h webhook.hook;
+BEGIN
+    IF p_name IS NULL THEN
+        RAISE EXCEPTION 'webhook name must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO h FROM webhook.hook WHERE hook.name OPERATOR(pg_catalog.=) p_name;
+    IF NOT FOUND OR NOT pg_catalog.pg_has_role(webhook._caller(), h.owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'webhook "%" does not exist', p_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN h;
+END
+$$;
+COMMENT ON FUNCTION webhook._lookup(text) IS 'Internal: the webhook of that name visible to the caller';
+
+/* install the capture triggers of hook h on table rel */
+CREATE FUNCTION webhook._attach(h webhook.hook, rel regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    row_events text[];
+BEGIN
+    SELECT pg_catalog.array_agg(pg_catalog.upper(e))
+      INTO row_events
+      FROM pg_catalog.unnest(h.events) AS e
+     WHERE e OPERATOR(pg_catalog.<>) 'truncate';
+    IF row_events IS NOT NULL THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION webhook.capture(%L)',
+            'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_row',
+            pg_catalog.array_to_string(row_events, ' OR '), rel, h.id);
+    END IF;
+    IF 'truncate' OPERATOR(pg_catalog.=) ANY (h.events) THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
+            'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', rel, h.id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION webhook._attach(webhook.hook, regclass) IS 'Internal: create the capture triggers of a webhook on a table';
+
+/* remove every capture trigger of hook id */
+CREATE FUNCTION webhook._detach(p_id integer) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN
+        SELECT tg.tgname, tg.tgrelid::regclass AS rel
+          FROM pg_catalog.pg_trigger tg
+         WHERE tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::regprocedure
+           AND NOT tg.tgisinternal
+           AND tg.tgparentid OPERATOR(pg_catalog.=) 0
+           AND tg.tgname IN ('webhook_' OPERATOR(pg_catalog.||) p_id OPERATOR(pg_catalog.||) '_row',
+                             'webhook_' OPERATOR(pg_catalog.||) p_id OPERATOR(pg_catalog.||) '_truncate')
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION webhook._detach(integer) IS 'Internal: drop every capture trigger of a webhook';
+
+/* may table rel be watched by a schema webhook (plain or partitioned, not a partition) */
+CREATE FUNCTION webhook._watchable(rel oid) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.relkind IN ('r', 'p') AND NOT c.relispartition
+      FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) rel
+$$;
+COMMENT ON FUNCTION webhook._watchable(oid) IS 'Internal: whether a schema webhook watches this relation';
+
+/* reject schemas that must never be watched */
+CREATE FUNCTION webhook._check_schema(s name) RETURNS void
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF s IN ('webhook', 'pg_catalog', 'information_schema', 'pg_toast')
+       OR s::text LIKE 'pg\_temp\_%' OR s::text LIKE 'pg\_toast\_temp\_%' THEN
+        RAISE EXCEPTION 'cannot watch system schema "%"', s
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION webhook._check_schema(name) IS 'Internal: reject system schemas and the extension''s own';
+
+/* validate custom headers: a JSON object of string values, HTTP-legal names and values */
+CREATE FUNCTION webhook._check_headers(headers jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+    v jsonb;
+BEGIN
+    IF headers IS NULL OR pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.<>) 'object' THEN
+        RAISE EXCEPTION 'argument "headers" must be a JSON object'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass headers => ''{"x-api-key": "..."}''.';
+    END IF;
+    FOR k, v IN SELECT * FROM pg_catalog.jsonb_each(headers) LOOP
+        IF k OPERATOR(pg_catalog.!~) '^[!#$%&''*+.^_`|~0-9A-Za-z-]+$' THEN
+            RAISE EXCEPTION 'argument "headers" has an invalid header name "%"', k
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A header name is one or more of the token characters of RFC 9110.';
+        END IF;
+        IF pg_catalog.lower(k) IN ('content-type', 'content-length', 'transfer-encoding', 'host',
+                                    'user-agent', 'webhook-id', 'webhook-timestamp',
+                                    'webhook-signature', 'connection', 'expect') THEN
+            RAISE EXCEPTION 'argument "headers" cannot set reserved header "%"', k
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'The extension sets this header itself.';
+        END IF;
+        IF pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.<>) 'string' THEN
+            RAISE EXCEPTION 'argument "headers" has a non-string value for header "%"', k
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF (headers OPERATOR(pg_catalog.->>) k) OPERATOR(pg_catalog.~) '[\x01-\x08\x0a-\x1f\x7f]' THEN
+            RAISE EXCEPTION 'argument "headers" has a control character in the value of header "%"', k
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Header values cannot contain CR, LF or other control characters.';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION webhook._check_headers(jsonb) IS 'Internal: validate the custom headers of a webhook';
+
+/* ---------------------------------------------------------------------
+ * API
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION webhook.register(
+    name         text,
+    url          text,
+    relation     regclass DEFAULT NULL,
+    schema       name DEFAULT NULL,
+    events       text[] DEFAULT '{insert,update,delete,truncate}',
+    secret       text DEFAULT NULL,
+    headers      jsonb DEFAULT '{}',
+    timeout      interval DEFAULT '15 s',
+    max_attempts integer DEFAULT 8)
+    RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p_name      ALIAS FOR name;
+    p_url       ALIAS FOR url;
+    p_relation  ALIAS FOR relation;
+    p_schema    ALIAS FOR schema;
+    p_events    ALIAS FOR events;
+    p_secret    ALIAS FOR secret;
+    p_headers   ALIAS FOR headers;
+    p_timeout   ALIAS FOR timeout;
+    p_attempts  ALIAS FOR max_attempts;
+    v_owner     regrole := webhook._caller();
+    v_events    text[];
+    v_kind      "char";
+    v_nsp       name;
+    h           webhook.hook;
+    t           record;
+BEGIN
+    IF p_name IS NULL OR p_name OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'argument "name" must not be empty'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_url IS NULL THEN
+        RAISE EXCEPTION 'argument "url" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM webhook._check_url(p_url);
+
+    IF (p_relation IS NULL) OPERATOR(pg_catalog.=) (p_schema IS NULL) THEN
+        RAISE EXCEPTION 'exactly one of arguments "relation" and "schema" must be given'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Watch one table with relation => ''public.orders'', or every table of a schema with schema => ''public''.';
+    END IF;
+
+    IF p_relation IS NOT NULL THEN
+        SELECT c.relkind, n.nspname INTO v_kind, v_nsp
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+         WHERE c.oid OPERATOR(pg_catalog.=) p_relation;
+        IF v_kind IS NULL THEN
+            RAISE EXCEPTION 'argument "relation": relation with OID % does not exist', p_relation::oid
+                USING ERRCODE = 'undefined_table';
+        END IF;
+        IF v_kind NOT IN ('r', 'p') THEN
+            RAISE EXCEPTION 'argument "relation": "%" is not a table', p_relation
+                USING ERRCODE = 'wrong_object_type',
+                      DETAIL = 'Only ordinary and partitioned tables can be watched.';
+        END IF;
+        PERFORM webhook._check_schema(v_nsp);
+        IF NOT pg_catalog.has_table_privilege(v_owner, p_relation, 'SELECT') THEN
+            RAISE EXCEPTION 'permission denied for table %', p_relation
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A webhook sends whole rows: its owner needs SELECT on the table it watches.';
+        END IF;
+    ELSE
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) p_schema) THEN
+            RAISE EXCEPTION 'argument "schema": schema "%" does not exist', p_schema
+                USING ERRCODE = 'invalid_schema_name';
+        END IF;
+        PERFORM webhook._check_schema(p_schema);
+        IF NOT pg_catalog.has_schema_privilege(v_owner, p_schema, 'USAGE') THEN
+            RAISE EXCEPTION 'permission denied for schema %', p_schema
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+
+    IF p_events IS NULL OR pg_catalog.cardinality(p_events) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'argument "events" must list at least one event'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Events are insert, update, delete and truncate.';
+    END IF;
+    FOR t IN SELECT e FROM pg_catalog.unnest(p_events) AS e LOOP
+        IF t.e IS NULL OR pg_catalog.lower(t.e) NOT IN ('insert', 'update', 'delete', 'truncate') THEN
+            RAISE EXCEPTION 'argument "events": unknown event "%"', t.e
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Events are insert, update, delete and truncate.';
+        END IF;
+    END LOOP;
+    SELECT pg_catalog.array_agg(e ORDER BY pg_catalog.array_position(
+               '{insert,update,delete,truncate}'::text[], e))
+      INTO v_events
+      FROM (SELECT DISTINCT pg_catalog.lower(e) AS e FROM pg_catalog.unnest(p_events) AS e) s;
+
+    IF p_secret IS NULL THEN
+        p_secret := webhook._new_secret();
+    ELSE
+        PERFORM webhook._check_secret(p_secret);
+    END IF;
+    PERFORM webhook._check_headers(p_headers);
+    IF p_timeout IS NULL OR p_timeout OPERATOR(pg_catalog.<=) '0'::interval
+       OR p_timeout OPERATOR(pg_catalog.>) '1 hour'::interval THEN
+        RAISE EXCEPTION 'argument "timeout" must be greater than zero and at most 1 hour'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_attempts IS NULL OR p_attempts OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'argument "max_attempts" must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF EXISTS (SELECT FROM webhook.hook WHERE hook.name OPERATOR(pg_catalog.=) p_name) THEN
+        RAISE EXCEPTION 'webhook "%" already exists', p_name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+
+    INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
+                              timeout, max_attempts, owner, token)
+    VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
+            p_timeout, p_attempts, v_owner,
+            pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12))
+    RETURNING * INTO h;
+    PERFORM webhook._wake();    -- a worker idling without the extension looks again
+
+    IF p_relation IS NOT NULL THEN
+        PERFORM webhook._attach(h, p_relation);
+    ELSE
+        FOR t IN
+            SELECT c.oid::regclass AS rel
+              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+             WHERE n.nspname OPERATOR(pg_catalog.=) p_schema AND webhook._watchable(c.oid)
+             ORDER BY c.oid
+        LOOP
+            PERFORM webhook._attach(h, t.rel);
+        END LOOP;
+    END IF;
+    RETURN h.id;
+END
+$$;
+COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer) IS
+    'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
+
+CREATE FUNCTION webhook.unregister(name text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h webhook.hook := webhook._lookup(name);
+BEGIN
+    PERFORM webhook._detach(h.id);
+    DELETE FROM webhook.queue WHERE queue.hook_id OPERATOR(pg_catalog.=) h.id;
+    DELETE FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id;
+END
+$$;
+COMMENT ON FUNCTION webhook.unregister(text) IS
+    'Remove a webhook, its triggers and its undelivered events';
+
+CREATE FUNCTION webhook.pause(name text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h webhook.hook := webhook._lookup(name);
+BEGIN
+    UPDATE webhook.hook SET state = 'paused', disabled_reason = NULL
+     WHERE hook.id OPERATOR(pg_catalog.=) h.id;
+END
+$$;
+COMMENT ON FUNCTION webhook.pause(text) IS
+    'Hold delivery for a webhook; changes are still captured and wait in the queue';
+
+CREATE FUNCTION webhook.resume(name text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h webhook.hook := webhook._lookup(name);
+BEGIN
+    UPDATE webhook.hook
+       SET state = 'active', disabled_reason = NULL, failing_since = NULL
+     WHERE hook.id OPERATOR(pg_catalog.=) h.id;
+    PERFORM webhook._wake();
+END
+$$;
+COMMENT ON FUNCTION webhook.resume(text) IS
+    'Deliver again for a paused or disabled webhook, starting with what was held, in order';
+
+CREATE FUNCTION webhook.ping(name text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h webhook.hook := webhook._lookup(name);
+    v_id bigint;
+BEGIN
+    INSERT INTO webhook.queue (event_id, hook_id, op, schema_name, table_name)
+    VALUES (pg_catalog.nextval('webhook.event_id_seq'), h.id, 'P', '', '')
+    RETURNING id INTO v_id;
+    PERFORM webhook._wake();
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION webhook.ping(text) IS
+    'Queue a webhook.ping test event for a webhook; returns the delivery id';
+
+CREATE FUNCTION webhook.secret(name text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (webhook._lookup(name)).secret;
+END
+$$;
+COMMENT ON FUNCTION webhook.secret(text) IS
+    'The signing secret (whsec_...) a receiver uses to verify webhook-signature';
+
+CREATE FUNCTION webhook.redeliver(delivery_id bigint) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    q record;
+BEGIN
+    SELECT queue.status, hook.owner INTO q
+      FROM webhook.queue JOIN webhook.hook ON hook.id OPERATOR(pg_catalog.=) queue.hook_id
+     WHERE queue.id OPERATOR(pg_catalog.=) delivery_id
+       FOR UPDATE OF queue;
+    IF NOT FOUND OR NOT pg_catalog.pg_has_role(webhook._caller(), q.owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'delivery % does not exist', delivery_id
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF q.status NOT IN ('d', 'f') THEN
+        RAISE EXCEPTION 'delivery % is still pending', delivery_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Only delivered or failed deliveries can be redelivered.';
+    END IF;
+    UPDATE webhook.queue
+       SET status = 'p', attempts = 0, next_attempt_at = pg_catalog.now(), delivered_at = NULL
+     WHERE queue.id OPERATOR(pg_catalog.=) delivery_id;
+    PERFORM webhook._wake();
+END
+$$;
+COMMENT ON FUNCTION webhook.redeliver(bigint) IS
+    'Send a delivered or failed delivery again, with the same webhook-id';
+
+REVOKE ALL ON FUNCTION
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer),
+    webhook.unregister(text), webhook.pause(text), webhook.resume(text),
+    webhook.ping(text), webhook.secret(text), webhook.redeliver(bigint),
+    webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
+    webhook._wake(), webhook._new_secret(), webhook._caller(),
+    webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
+    webhook._check_headers(jsonb), webhook._watchable(oid)
+FROM PUBLIC;
+
+/* ---------------------------------------------------------------------
+ * Event triggers: schema webhooks watch new tables, dropped tables let go
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION webhook._on_ddl_end() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+    h webhook.hook;
+BEGIN
+    IF NOT EXISTS (SELECT FROM webhook.hook WHERE hook.schema_name IS NOT NULL) THEN
+        RETURN;
+    END IF;
+    FOR c IN
+        SELECT DISTINCT d.objid, d.schema_name
+          FROM pg_catalog.pg_event_trigger_ddl_commands() d
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+           AND d.objsubid OPERATOR(pg_catalog.=) 0
+           AND d.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+           AND webhook._watchable(d.objid)
+    LOOP
+        FOR h IN
+            SELECT * FROM webhook.hook
+             WHERE hook.schema_name OPERATOR(pg_catalog.=) c.schema_name
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg
+                                WHERE tg.tgrelid OPERATOR(pg_catalog.=) c.objid
+                                  AND tg.tgname IN ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_row',
+                                                    'webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate'))
+        LOOP
+            PERFORM webhook._attach(h, c.objid::regclass);
+        END LOOP;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION webhook._on_ddl_end() IS
+    'Internal: install capture triggers on tables created in (or moved into) a watched schema';
+
+CREATE FUNCTION webhook._on_sql_drop() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE webhook.hook SET relation = NULL
+     WHERE hook.relation::oid IN (SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                                   WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+                                     AND d.objsubid OPERATOR(pg_catalog.=) 0);
+END
+$$;
+COMMENT ON FUNCTION webhook._on_sql_drop() IS
+    'Internal: forget the table of a table webhook when that table is dropped';
+
+REVOKE ALL ON FUNCTION webhook._on_ddl_end(), webhook._on_sql_drop() FROM PUBLIC;
+
+CREATE EVENT TRIGGER webhook_ddl_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+    EXECUTE FUNCTION webhook._on_ddl_end();
+CREATE EVENT TRIGGER webhook_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION webhook._on_sql_drop();
+
+/* ---------------------------------------------------------------------
+ * Views
+ * --------------------------------------------------------------------- */
+
+CREATE FUNCTION webhook._event_type(op "char") RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE op WHEN 'I' THEN 'row.inserted' WHEN 'U' THEN 'row.updated'
+                   WHEN 'D' THEN 'row.deleted' WHEN 'T' THEN 'table.truncated'
+                   WHEN 'P' THEN 'webhook.ping' END
+$$;
+COMMENT ON FUNCTION webhook._event_type("char") IS 'Internal: the payload type of a queued operation';
+
+CREATE FUNCTION webhook._status(s "char") RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE s WHEN 'p' THEN 'pending' WHEN 's' THEN 'sending' WHEN 'r' THEN 'retrying'
+                  WHEN 'd' THEN 'delivered' WHEN 'f' THEN 'failed' END
+$$;
+COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery status';
+
+CREATE FUNCTION webhook._body(q webhook.queue, webhook_name text) RETURNS json
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.json_build_object(
+        'type', webhook._event_type(q.op),
+        'timestamp', pg_catalog.to_char(pg_catalog.timezone('UTC', q.created_at),
+                                        'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data', CASE q.op
+            WHEN 'P' THEN pg_catalog.json_build_object(
+                'event_id', q.event_id, 'webhook', webhook_name)
+            WHEN 'U' THEN pg_catalog.json_build_object(
+                'event_id', q.event_id, 'webhook', webhook_name,
+                'schema', q.schema_name, 'table', q.table_name, 'operation', 'UPDATE',
+                'new', q.new_row, 'old', q.old_row, 'changed', q.changed)
+            ELSE pg_catalog.json_build_object(
+                'event_id', q.event_id, 'webhook', webhook_name,
+                'schema', q.schema_name, 'table', q.table_name,
+                'operation', CASE q.op WHEN 'I' THEN 'INSERT' WHEN 'D' THEN 'DELETE'
+                                       ELSE 'TRUNCATE' END,
+                'new', q.new_row, 'old', q.old_row)
+            END)
+$$;
+COMMENT ON FUNCTION webhook._body(webhook.queue, text) IS
+    'Internal: the JSON body POSTed for a queued event';
+REVOKE ALL ON FUNCTION webhook._body(webhook.queue, text) FROM PUBLIC;
+
+CREATE VIEW webhook.webhooks WITH (security_barrier) AS
+SELECT h.id,
+       h.name,
+       pg_catalog.regexp_replace(h.url, '^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@]*@', '\1***@') AS url,
+       h.relation,
+       h.schema_name AS schema,
+       CASE WHEN h.relation IS NOT NULL THEN 'table ' OPERATOR(pg_catalog.||) h.relation::text
+            WHEN h.schema_name IS NOT NULL THEN 'schema ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(h.schema_name)
+            ELSE 'dropped table' END AS watches,
+       h.events,
+       h.state,
+       h.disabled_reason,
+       coalesce(c.pending, 0) AS pending,
+       coalesce(c.delivered, 0) AS delivered,
+       coalesce(c.failed, 0) AS failed,
+       h.last_success_at,
+       h.last_failure_at,
+       h.last_error,
+       h.consecutive_failures,
+       h.timeout,
+       h.max_attempts,
+       h.headers,
+       h.owner,
+       h.created_at
+  FROM webhook.hook h
+  LEFT JOIN LATERAL (
+        SELECT pg_catalog.count(*) FILTER (WHERE q.status IN ('p', 's', 'r')) AS pending,
+               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'd') AS delivered,
+               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'f') AS failed
+          FROM webhook.queue q WHERE q.hook_id OPERATOR(pg_catalog.=) h.id) c ON true
+ WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
+
+COMMENT ON VIEW webhook.webhooks IS 'One row per webhook you own, with its health';
+COMMENT ON COLUMN webhook.webhooks.id IS 'Webhook id, as returned by register';
+COMMENT ON COLUMN webhook.webhooks.name IS 'Unique name given to register';
+COMMENT ON COLUMN webhook.webhooks.url IS 'Target URL, with any user:password masked';
+COMMENT ON COLUMN webhook.webhooks.relation IS 'The table watched by a table webhook (NULL for a schema webhook or after the table was dropped)';
+COMMENT ON COLUMN webhook.webhooks.schema IS 'The schema watched by a schema webhook';
+COMMENT ON COLUMN webhook.webhooks.watches IS 'What the webhook watches, in words';
+COMMENT ON COLUMN webhook.webhooks.events IS 'Operations that produce events: insert, update, delete, truncate';
+COMMENT ON COLUMN webhook.webhooks.state IS 'active, paused (capturing, delivery held) or disabled (capturing, delivery stopped; see disabled_reason)';
+COMMENT ON COLUMN webhook.webhooks.disabled_reason IS 'Why the webhook was disabled';
+COMMENT ON COLUMN webhook.webhooks.pending IS 'Deliveries not yet delivered or failed';
+COMMENT ON COLUMN webhook.webhooks.delivered IS 'Delivered deliveries still kept (see webhook.retention)';
+COMMENT ON COLUMN webhook.webhooks.failed IS 'Deliveries that used up max_attempts, still kept';
+COMMENT ON COLUMN webhook.webhooks.last_success_at IS 'When a delivery last succeeded';
+COMMENT ON COLUMN webhook.webhooks.last_failure_at IS 'When an attempt last failed';
+COMMENT ON COLUMN webhook.webhooks.last_error IS 'The error of the last failed attempt';
+COMMENT ON COLUMN webhook.webhooks.consecutive_failures IS 'Attempts failed since the last success';
+COMMENT ON COLUMN webhook.webhooks.timeout IS 'Per-attempt timeout';
+COMMENT ON COLUMN webhook.webhooks.max_attempts IS 'Attempts before a delivery is failed';
+COMMENT ON COLUMN webhook.webhooks.headers IS 'Custom headers sent with every request';
+COMMENT ON COLUMN webhook.webhooks.owner IS 'Role that registered the webhook';
+COMMENT ON COLUMN webhook.webhooks.created_at IS 'When the webhook was registered';
+
+CREATE VIEW webhook.deliveries WITH (security_barrier) AS
+SELECT q.id,
+       h.name AS webhook,
+       q.event_id,
+       webhook._event_type(q.op) AS event_type,
+       NULLIF(q.schema_name, '') AS schema,
+       NULLIF(q.table_name, '') AS "table",
+       q.created_at,
+       webhook._status(q.status) AS status,
+       q.attempts,
+       CASE WHEN q.status IN ('p', 'r') THEN q.next_attempt_at END AS next_attempt_at,
+       q.last_attempt_at,
+       q.last_status AS response_status,
+       q.last_error,
+       q.response_body,
+       q.delivered_at,
+       q.delivered_at OPERATOR(pg_catalog.-) q.created_at AS latency
+  FROM webhook.queue q
+  JOIN webhook.hook h ON h.id OPERATOR(pg_catalog.=) q.hook_id
+ WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
+
+COMMENT ON VIEW webhook.deliveries IS 'One row per (event, webhook) you own: what was sent, and how it went';
+COMMENT ON COLUMN webhook.deliveries.id IS 'Delivery id, for webhook.redeliver';
+COMMENT ON COLUMN webhook.deliveries.webhook IS 'Webhook name';
+COMMENT ON COLUMN webhook.deliveries.event_id IS 'Event id, also data.event_id in the payload';
+COMMENT ON COLUMN webhook.deliveries.event_type IS 'row.inserted, row.updated, row.deleted, table.truncated or webhook.ping';
+COMMENT ON COLUMN webhook.deliveries.schema IS 'Schema of the changed table';
+COMMENT ON COLUMN webhook.deliveries."table" IS 'Name of the changed table';
+COMMENT ON COLUMN webhook.deliveries.created_at IS 'When the change was captured (inside the writing transaction)';
+COMMENT ON COLUMN webhook.deliveries.status IS 'pending, sending, retrying, delivered or failed';
+COMMENT ON COLUMN webhook.deliveries.attempts IS 'Attempts made so far';
+COMMENT ON COLUMN webhook.deliveries.next_attempt_at IS 'When the next attempt is due (pending and retrying only)';
+COMMENT ON COLUMN webhook.deliveries.last_attempt_at IS 'When the last attempt started';
+COMMENT ON COLUMN webhook.deliveries.response_status IS 'HTTP status of the last response (NULL if none arrived)';
+COMMENT ON COLUMN webhook.deliveries.last_error IS 'Why the last attempt failed: HTTP status or transport error';
+COMMENT ON COLUMN webhook.deliveries.response_body IS 'Start of the last response body (truncated)';
+COMMENT ON COLUMN webhook.deliveries.delivered_at IS 'When a 2xx response arrived';
+COMMENT ON COLUMN webhook.deliveries.latency IS 'From capture to delivery';
+
+GRANT SELECT ON webhook.webhooks, webhook.deliveries TO PUBLIC;
