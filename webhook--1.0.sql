@@ -29,6 +29,7 @@ CREATE TABLE webhook.hook (
     headers             jsonb NOT NULL DEFAULT '{}',
     timeout             interval NOT NULL,
     max_attempts        integer NOT NULL,
+    fifo                boolean NOT NULL DEFAULT false,
     owner               regrole NOT NULL,
     token               text NOT NULL,
     state               text NOT NULL DEFAULT 'active'
@@ -278,7 +279,8 @@ CREATE FUNCTION webhook.register(
     secret       text DEFAULT NULL,
     headers      jsonb DEFAULT '{}',
     timeout      interval DEFAULT '15 s',
-    max_attempts integer DEFAULT 8)
+    max_attempts integer DEFAULT 8,
+    fifo         boolean DEFAULT false)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -292,6 +294,7 @@ DECLARE
     p_headers   ALIAS FOR headers;
     p_timeout   ALIAS FOR timeout;
     p_attempts  ALIAS FOR max_attempts;
+    p_fifo      ALIAS FOR fifo;
     v_owner     regrole := webhook._caller();
     v_events    text[];
     v_kind      "char";
@@ -383,10 +386,14 @@ BEGIN
             USING ERRCODE = 'duplicate_object';
     END IF;
 
+    IF p_fifo IS NULL THEN
+        RAISE EXCEPTION 'argument "fifo" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
     INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
-                              timeout, max_attempts, owner, token)
+                              timeout, max_attempts, fifo, owner, token)
     VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
-            p_timeout, p_attempts, v_owner,
+            p_timeout, p_attempts, p_fifo, v_owner,
             pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12))
     RETURNING * INTO h;
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
@@ -406,7 +413,7 @@ BEGIN
     RETURN h.id;
 END
 $$;
-COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer) IS
+COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean) IS
     'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
 
 CREATE FUNCTION webhook.unregister(name text) RETURNS void
@@ -507,7 +514,7 @@ COMMENT ON FUNCTION webhook.redeliver(bigint) IS
     'Send a delivered or failed delivery again, with the same webhook-id';
 
 REVOKE ALL ON FUNCTION
-    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer),
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean),
     webhook.unregister(text), webhook.pause(text), webhook.resume(text),
     webhook.ping(text), webhook.secret(text), webhook.redeliver(bigint),
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
@@ -644,6 +651,7 @@ SELECT h.id,
        h.consecutive_failures,
        h.timeout,
        h.max_attempts,
+       h.fifo,
        h.headers,
        h.owner,
        h.created_at
@@ -674,6 +682,7 @@ COMMENT ON COLUMN webhook.webhooks.last_error IS 'The error of the last failed a
 COMMENT ON COLUMN webhook.webhooks.consecutive_failures IS 'Attempts failed since the last success';
 COMMENT ON COLUMN webhook.webhooks.timeout IS 'Per-attempt timeout';
 COMMENT ON COLUMN webhook.webhooks.max_attempts IS 'Attempts before a delivery is failed';
+COMMENT ON COLUMN webhook.webhooks.fifo IS 'Strict order: each delivery waits until the previous one is delivered or failed';
 COMMENT ON COLUMN webhook.webhooks.headers IS 'Custom headers sent with every request';
 COMMENT ON COLUMN webhook.webhooks.owner IS 'Role that registered the webhook';
 COMMENT ON COLUMN webhook.webhooks.created_at IS 'When the webhook was registered';

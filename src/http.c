@@ -8,8 +8,9 @@
  * libcurl tells us which sockets it wants watched (socket callback) and when
  * it next needs a call (timer callback); the worker adds those sockets to the
  * WaitEventSet it sleeps on and hands readiness back here.  Connections live
- * in the multi handle's cache and are reused across requests; each host gets
- * at most webhook.max_connections_per_host of them.
+ * in the multi handle's cache and are reused across requests, even across
+ * webhooks that share a host; each host gets at most
+ * webhook.max_connections_per_host of them.
  *
  * The callbacks run inside libcurl: they never palloc, ereport or check for
  * interrupts.  Response bodies are kept up to a cap allocated beforehand;
@@ -198,7 +199,7 @@ webhook_http_configure(void)
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 					  (long) webhook_max_connections_per_host);
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
-					  (long) Max(64, webhook_max_connections_per_host * 8));
+					  (long) Max(64, webhook_max_connections_per_host * 2));
 
 	if (webhook_parse_networks(webhook_allowed_networks, &nets, &nnets, &bad))
 	{
@@ -447,7 +448,9 @@ webhook_check_url(PG_FUNCTION_ARGS)
 	curl_url_get(h, CURLUPART_HOST, &host, 0);
 	ok_scheme = scheme != NULL &&
 		(strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0);
-	ok_host = host != NULL && host[0] != '\0';
+	/* curl reads "http:///x" as host x; an empty authority is not a host */
+	ok_host = host != NULL && host[0] != '\0' &&
+		strstr(url, "://") != NULL && strstr(url, "://")[3] != '/';
 	if (!ok_scheme)
 	{
 		char	   *s = pstrdup(scheme ? scheme : "");

@@ -43,7 +43,8 @@ char	   *webhook_database_name = NULL;
 char	   *webhook_allowed_networks = NULL;
 char	   *webhook_retry_schedule = NULL;
 int			webhook_retention_s = 7 * 24 * 3600;
-int			webhook_max_connections_per_host = 8;
+int			webhook_max_connections_per_host = 64;
+int			webhook_max_connections_per_webhook = 8;
 int			webhook_max_in_flight = 64;
 int			webhook_response_body_limit = 1024;
 int			webhook_disable_after_s = 5 * 24 * 3600;
@@ -258,9 +259,19 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("webhook.max_connections_per_host",
-							"Most connections the worker opens to one host and port.",
+							"Most connections the worker opens to one host and port, over all webhooks.",
 							NULL,
 							&webhook_max_connections_per_host,
+							64,
+							1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_connections_per_webhook",
+							"Most requests of one webhook in flight at once.",
+							"Each needs its own connection; webhooks with fifo = true send one at a time.",
+							&webhook_max_connections_per_webhook,
 							8,
 							1, 1024,
 							PGC_SIGHUP,

@@ -45,6 +45,7 @@ extern char *webhook_allowed_networks;
 extern char *webhook_retry_schedule;
 extern int	webhook_retention_s;
 extern int	webhook_max_connections_per_host;
+extern int	webhook_max_connections_per_webhook;
 extern int	webhook_max_in_flight;
 extern int	webhook_response_body_limit;
 extern int	webhook_disable_after_s;

@@ -28,10 +28,12 @@
  * request is sent again, which the at-least-once contract allows.
  *
  * In memory, each webhook has a window of at most webhook.max_in_flight
- * claimed deliveries, of which at most webhook.max_connections_per_host are
- * handed to libcurl at once, in event order; the rest wait in the window.
- * So a slow or dead endpoint fills only its own window and never delays
- * other webhooks.
+ * claimed deliveries, of which at most webhook.max_connections_per_webhook
+ * (one with fifo) are handed to libcurl at once, in event order; the rest
+ * wait in the window.  So a slow or dead endpoint fills only its own window
+ * and its own connections, and never delays other webhooks (up to the
+ * per-host cap, webhook.max_connections_per_host, shared by webhooks that
+ * post to one host).
  *
  *-------------------------------------------------------------------------
  */
@@ -95,6 +97,7 @@ typedef struct HookSlot
 	int32		hook_id;		/* hash key */
 	int			held;			/* claimed, not yet recorded */
 	int			sending;		/* handed to libcurl */
+	bool		fifo;			/* one at a time, in order */
 	dlist_head	waiting;		/* claimed, waiting for a connection */
 } HookSlot;
 
@@ -250,21 +253,23 @@ prepare_plans(void)
 
 		claim_plan = prepare(
 			"WITH hooks AS MATERIALIZED ("
-			"  SELECT h.id, h.name, h.url, h.secret, h.headers, h.timeout, h.max_attempts, h.token,"
-			"         $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0) AS room"
+			"  SELECT h.id, h.name, h.url, h.secret, h.headers, h.timeout, h.max_attempts, h.token, h.fifo,"
+			"         CASE WHEN NOT h.fifo THEN $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0)"
+			"              WHEN f.n IS NULL THEN 1 ELSE 0 END AS room"
 			"    FROM webhook.hook h"
 			"    LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS f(hook_id, n)"
 			"      ON f.hook_id OPERATOR(pg_catalog.=) h.id"
 			"   WHERE h.state OPERATOR(pg_catalog.=) 'active'"
 			"), picked AS ("
 			"  SELECT c.id FROM hooks CROSS JOIN LATERAL ("
-			"      SELECT q.id FROM webhook.queue q"
+			"      SELECT q.id, q.next_attempt_at FROM webhook.queue q"
 			"       WHERE q.hook_id OPERATOR(pg_catalog.=) hooks.id"
 			"         AND q.status IN ('p', 'r')"
-			"         AND q.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
+			"         AND (hooks.fifo OR q.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
 			"       ORDER BY q.id"
 			"       LIMIT GREATEST(hooks.room, 0)"
 			"       FOR UPDATE SKIP LOCKED) c"
+			"   WHERE c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 			"   LIMIT $4"
 			")"
 			" UPDATE webhook.queue q"
@@ -279,7 +284,7 @@ prepare_plans(void)
 			"   pg_catalog.ceil(pg_catalog.date_part('epoch', hooks.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,"
 			"   'msg_' OPERATOR(pg_catalog.||) hooks.token OPERATOR(pg_catalog.||) '_'"
 			"          OPERATOR(pg_catalog.||) q.event_id,"
-			"   webhook._body(q, hooks.name)::pg_catalog.text",
+			"   webhook._body(q, hooks.name)::pg_catalog.text, hooks.fifo",
 			4, types);
 	}
 	{
@@ -420,6 +425,7 @@ slot_for(int32 hook_id)
 	{
 		slot->held = 0;
 		slot->sending = 0;
+		slot->fifo = false;
 		dlist_init(&slot->waiting);
 	}
 	return slot;
@@ -554,7 +560,7 @@ start_waiting(void)
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
 	{
-		while (slot->sending < webhook_max_connections_per_host &&
+		while (slot->sending < (slot->fifo ? 1 : webhook_max_connections_per_webhook) &&
 			   !dlist_is_empty(&slot->waiting))
 		{
 			Delivery   *d = dlist_container(Delivery, req.node,
@@ -626,6 +632,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	MemoryContextSwitchTo(old);
 
 	slot = slot_for(d->req.hook_id);
+	slot->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 	slot->held++;
 	slot->sending++;			/* undone by finish() */
 	total_held++;

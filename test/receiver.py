@@ -9,6 +9,7 @@ secret is known), and answers according to the first part of the path:
   /fail/N/...           500 for the first N attempts of each webhook-id, then 200
   /status/CODE/...      CODE every time (e.g. /status/410 for Gone)
   /retry-after/N/...    503 with "Retry-After: N" on the first attempt, then 200
+  /slow/MS/...          200 after MS milliseconds
   /hang/...             never answers (holds the connection for 120 s)
 
 Usage: receiver.py PORTFILE LOGFILE [--print] [--secrets FILE]
@@ -85,6 +86,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(int(parts[1]))
         elif mode == "retry-after" and n == 1:
             self.reply(503, {"Retry-After": parts[1]})
+        elif mode == "slow":
+            time.sleep(int(parts[1]) / 1000)
+            self.reply(200)
         elif mode == "hang":
             time.sleep(120)
         else:

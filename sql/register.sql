@@ -1,0 +1,93 @@
+-- Registration: what is accepted, what is refused, and what gets installed.
+\set VERBOSITY terse
+CREATE EXTENSION webhook;
+CREATE TABLE orders (id int PRIMARY KEY, status text, note text);
+CREATE VIEW orders_view AS SELECT * FROM orders;
+CREATE SEQUENCE a_sequence;
+
+SELECT webhook.register('crm', 'http://127.0.0.1:9/hooks', 'public.orders') > 0 AS registered;
+
+-- every bad argument is refused, naming the argument
+SELECT webhook.register('crm', 'http://127.0.0.1:9/hooks', 'public.orders');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'public.no_such_table');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders_view');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'a_sequence');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', schema => 'no_such_schema');
+SELECT webhook.register('x', 'http://127.0.0.1:9/');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', schema => 'public');
+SELECT webhook.register('x', 'not a url', 'orders');
+SELECT webhook.register('x', 'ftp://example.com/in', 'orders');
+SELECT webhook.register('x', 'gopher://example.com/in', 'orders');
+SELECT webhook.register('x', 'http:///no-host', 'orders');
+SELECT webhook.register('x', 'http://:80/no-host', 'orders');
+SELECT webhook.register('x', 'https://exa mple.com/', 'orders');
+SELECT webhook.register('x', NULL, 'orders');
+SELECT webhook.register('', 'http://127.0.0.1:9/', 'orders');
+SELECT webhook.register(NULL, 'http://127.0.0.1:9/', 'orders');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', events => '{insert,upsert}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', events => '{}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', timeout => '0 s');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', timeout => '2 hours');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', max_attempts => 0);
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"bad name": "v"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"x-a": "line\nbreak"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"x-a": "cr\rhere"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"x-a": 1}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '["x-a"]');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"Webhook-Signature": "v1,forged"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', secret => 'not-a-secret');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', secret => 'whsec_c2hvcnQ=');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', secret => 'whsec_***');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', schema => 'webhook');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', schema => 'pg_catalog');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'webhook.queue');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'pg_class');
+
+-- functions that take a name refuse unknown ones
+SELECT webhook.pause('nope');
+SELECT webhook.resume('nope');
+SELECT webhook.ping('nope');
+SELECT webhook.secret('nope');
+SELECT webhook.unregister('nope');
+SELECT webhook.unregister(NULL);
+SELECT webhook.redeliver(123456789);
+
+-- nothing was half-registered by the failures
+SELECT name FROM webhook.webhooks ORDER BY name;
+
+-- a fully specified one; events are normalised, credentials masked
+SELECT webhook.register('given', 'https://user:pw@example.com/in?k=v', 'orders',
+         events => '{Insert,insert,delete}',
+         secret => 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+         headers => '{"x-api-key": "k", "X-Tenant": "7"}',
+         timeout => '5 s', max_attempts => 3) > 0 AS registered;
+SELECT webhook.secret('given');
+SELECT webhook.secret('crm') ~ '^whsec_[A-Za-z0-9+/]{43}=$' AS generated_secret_ok;
+SELECT webhook.secret('crm') <> webhook.secret('given') AS distinct_secrets;
+SELECT name, url, watches, events, state, pending, delivered, failed, timeout, max_attempts,
+       headers, consecutive_failures
+  FROM webhook.webhooks ORDER BY name;
+
+-- the triggers each webhook installed: row events and truncate apart
+SELECT t.tgname, pg_get_triggerdef(t.oid) AS definition
+  FROM pg_trigger t WHERE t.tgrelid = 'orders'::regclass ORDER BY t.tgname;
+
+-- the Standard Webhooks reference vector
+SELECT webhook.sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+                    1614265330, '{"test": 2432232314}');
+SELECT webhook.sign('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+                    1614265330, '{"test": 2432232314}')
+     = 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' AS matches_reference;
+
+-- the trigger function refuses to be misused
+SELECT webhook.capture();
+CREATE TABLE misuse (id int);
+CREATE TRIGGER misuse BEFORE INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION webhook.capture('1');
+INSERT INTO misuse VALUES (1);
+DROP TRIGGER misuse ON misuse;
+CREATE TRIGGER misuse AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION webhook.capture('x');
+INSERT INTO misuse VALUES (1);
+DROP TRIGGER misuse ON misuse;
+CREATE TRIGGER misuse AFTER INSERT ON misuse FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture('1');
+INSERT INTO misuse VALUES (1);
+DROP TABLE misuse;

@@ -1,0 +1,98 @@
+# Shared helpers for the Perl TAP fault tests: a receiver on 127.0.0.1, a
+# node with the extension preloaded, and the ledger oracle.
+package WebhookTest;
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+# Start test/receiver.py; returns { url, log, handle }.
+sub start_receiver
+{
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	my $py = $ENV{PYTHON} || '/usr/bin/python3';
+	my $script = $ENV{WEBHOOK_RECEIVER} or die "WEBHOOK_RECEIVER is not set";
+	my $h = IPC::Run::start([ $py, $script, "$dir/port", "$dir/log" ],
+		'>', "$dir/out", '2>&1');
+	for (1 .. 100)
+	{
+		last if -s "$dir/port";
+		select(undef, undef, undef, 0.1);
+	}
+	my $port = PostgreSQL::Test::Utils::slurp_file("$dir/port");
+	return { url => "http://127.0.0.1:$port", log => "$dir/log", handle => $h };
+}
+
+sub stop_receiver
+{
+	my ($r) = @_;
+	$r->{handle}->kill_kill;
+}
+
+# A started node with the extension preloaded and a fast retry schedule.
+sub start_node
+{
+	my ($name, $extra) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'webhook'
+webhook.allowed_networks = '127.0.0.0/8'
+webhook.retry_schedule = '100ms'
+restart_after_crash = on
+} . ($extra // ''));
+	$node->start;
+	return $node;
+}
+
+# Every request the receiver logged, as hashes.
+sub received
+{
+	my ($r) = @_;
+	return () unless -e $r->{log};
+	my @out;
+	open my $fh, '<', $r->{log} or die "cannot read $r->{log}: $!";
+	while (my $line = <$fh>)
+	{
+		next unless $line =~ /\S/;
+		push @out, decode_json($line);
+	}
+	close $fh;
+	return @out;
+}
+
+# The ledger oracle: every committed marker reached the receiver on $path at
+# least once; no rolled-back marker ever did.  Returns the counts.
+sub ledger_check
+{
+	my ($r, $path, $committed, $rolled_back) = @_;
+	my %seen;
+	for my $req (received($r))
+	{
+		next unless $req->{path} eq $path;
+		my $ev = decode_json($req->{body});
+		my $row = $ev->{data}{new} // $ev->{data}{old};
+		$seen{ $row->{marker} }++ if $row && defined $row->{marker};
+	}
+	my @missing = grep { !$seen{$_} } @$committed;
+	my @leaked = grep { $seen{$_} } @$rolled_back;
+	my $dups = 0;
+	$dups += $seen{$_} - 1 for grep { $seen{$_} } @$committed;
+	is(scalar(@missing), 0, 'every committed marker was received')
+	  or diag("missing: @missing");
+	is(scalar(@leaked), 0, 'no rolled-back marker was received')
+	  or diag("leaked: @leaked");
+	return {
+		committed => scalar(@$committed),
+		delivered => scalar(@$committed) - scalar(@missing),
+		duplicates => $dups,
+		leaked => scalar(@leaked),
+	};
+}
+
+1;

@@ -1,0 +1,131 @@
+-- API surface, SQLSTATEs and privileges.  Runs in one transaction, rolled back.
+BEGIN;
+SELECT plan(61);
+
+-- the SQL surface SPEC.md names
+SELECT has_function('webhook', 'register',
+    ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean']);
+SELECT has_function('webhook', 'unregister', ARRAY['text']);
+SELECT has_function('webhook', 'pause', ARRAY['text']);
+SELECT has_function('webhook', 'resume', ARRAY['text']);
+SELECT has_function('webhook', 'ping', ARRAY['text']);
+SELECT has_function('webhook', 'secret', ARRAY['text']);
+SELECT has_function('webhook', 'redeliver', ARRAY['bigint']);
+SELECT has_view('webhook', 'webhooks', 'view webhook.webhooks');
+SELECT has_view('webhook', 'deliveries', 'view webhook.deliveries');
+SELECT ok((SELECT count(*) = 0 FROM information_schema.columns c
+            WHERE c.table_schema = 'webhook' AND c.table_name IN ('webhooks', 'deliveries')
+              AND col_description(format('webhook.%I', c.table_name)::regclass, c.ordinal_position) IS NULL),
+          'every column of the views has a comment');
+SELECT ok((SELECT count(*) = 0 FROM pg_proc p
+            WHERE p.pronamespace = 'webhook'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL),
+          'every function has a comment');
+SELECT is((SELECT array_agg(p.proname ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'webhook'::regnamespace AND p.proname <> 'capture'
+              AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)),
+          NULL, 'every function but the trigger pins search_path');
+SELECT columns_are('webhook', 'deliveries', ARRAY[
+    'id', 'webhook', 'event_id', 'event_type', 'schema', 'table', 'created_at', 'status',
+    'attempts', 'next_attempt_at', 'last_attempt_at', 'response_status', 'last_error',
+    'response_body', 'delivered_at', 'latency']);
+
+-- bad arguments: specific SQLSTATEs
+CREATE TABLE wt_api (id int PRIMARY KEY, v text);
+CREATE VIEW wt_api_view AS SELECT * FROM wt_api;
+SELECT lives_ok($$SELECT webhook.register('wt-api', 'http://127.0.0.1:9/', 'wt_api')$$, 'register');
+SELECT throws_ok($$SELECT webhook.register('wt-api', 'http://127.0.0.1:9/', 'wt_api')$$,
+                 '42710', 'webhook "wt-api" already exists', 'duplicate name');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'public.no_such')$$,
+                 '42P01', NULL, 'unknown table');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api_view')$$,
+                 '42809', NULL, 'not a table');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', schema => 'no_such')$$,
+                 '3F000', NULL, 'unknown schema');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/')$$,
+                 '22023', NULL, 'neither relation nor schema');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', schema => 'public')$$,
+                 '22023', NULL, 'both relation and schema');
+SELECT throws_ok($$SELECT webhook.register('x', 'http//nope', 'wt_api')$$,
+                 '22023', NULL, 'malformed URL');
+SELECT throws_ok($$SELECT webhook.register('x', 'file:///etc/passwd', 'wt_api')$$,
+                 '22023', 'argument "url" has unsupported scheme "file"', 'file scheme');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', events => '{upsert}')$$,
+                 '22023', 'argument "events": unknown event "upsert"', 'unknown event');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', timeout => '-1 s')$$,
+                 '22023', NULL, 'negative timeout');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', max_attempts => -3)$$,
+                 '22023', NULL, 'negative max_attempts');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"a b": "c"}')$$,
+                 '22023', NULL, 'bad header name');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"a": "c\r\nInjected: 1"}')$$,
+                 '22023', NULL, 'header value with CR LF');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', secret => 'whsec_!!')$$,
+                 '22023', NULL, 'malformed secret');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', fifo => NULL)$$,
+                 '22004', NULL, 'null fifo');
+SELECT throws_ok($$SELECT webhook.pause('nope')$$, '42704', 'webhook "nope" does not exist', 'pause unknown');
+SELECT throws_ok($$SELECT webhook.resume('nope')$$, '42704', NULL, 'resume unknown');
+SELECT throws_ok($$SELECT webhook.ping('nope')$$, '42704', NULL, 'ping unknown');
+SELECT throws_ok($$SELECT webhook.secret('nope')$$, '42704', NULL, 'secret unknown');
+SELECT throws_ok($$SELECT webhook.unregister('nope')$$, '42704', NULL, 'unregister unknown');
+SELECT throws_ok($$SELECT webhook.redeliver(-1)$$, '42704', NULL, 'redeliver unknown');
+SELECT throws_ok($$SELECT webhook.redeliver(webhook.ping('wt-api'))$$, '55000', NULL,
+                 'redeliver of a pending delivery');
+SELECT throws_ok($$SELECT webhook.capture()$$, '39P01', NULL, 'capture outside a trigger');
+
+-- privileges: nothing for PUBLIC but the views
+CREATE ROLE wt_nobody;
+SELECT ok(NOT has_function_privilege('wt_nobody', p.oid, 'EXECUTE'),
+          format('PUBLIC cannot execute webhook.%s', p.proname))
+  FROM pg_proc p
+ WHERE p.pronamespace = 'webhook'::regnamespace
+   AND p.proname IN ('register', 'unregister', 'pause', 'resume', 'ping', 'secret', 'redeliver')
+ ORDER BY p.proname;
+SELECT ok(NOT has_table_privilege('wt_nobody', 'webhook.queue', 'SELECT, INSERT, UPDATE, DELETE, TRIGGER, TRUNCATE'),
+          'PUBLIC has no privilege on webhook.queue');
+SELECT ok(NOT has_table_privilege('wt_nobody', 'webhook.hook', 'SELECT, INSERT, UPDATE, DELETE, TRIGGER, TRUNCATE'),
+          'PUBLIC has no privilege on webhook.hook');
+SELECT ok(has_table_privilege('wt_nobody', 'webhook.deliveries', 'SELECT'), 'PUBLIC reads webhook.deliveries');
+
+-- an ordinary role granted the API owns its webhooks and sees only those
+CREATE ROLE wt_alice;
+CREATE ROLE wt_bob;
+GRANT EXECUTE ON FUNCTION
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean),
+    webhook.secret(text), webhook.pause(text), webhook.unregister(text)
+    TO wt_alice, wt_bob;
+GRANT SELECT ON wt_api TO wt_alice;
+SET ROLE wt_bob;
+SELECT throws_ok($$SELECT webhook.register('bob', 'http://127.0.0.1:9/', 'wt_api')$$,
+                 '42501', NULL, 'registering needs SELECT on the table');
+SELECT throws_ok($$SELECT * FROM webhook.queue$$, '42501', NULL, 'ordinary role cannot read the queue');
+RESET ROLE;
+SET ROLE wt_alice;
+SELECT lives_ok($$SELECT webhook.register('alice', 'https://a:secret@example.com/', 'wt_api')$$,
+                'a role with SELECT registers');
+SELECT is((SELECT array_agg(name) FROM webhook.webhooks), '{alice}', 'alice sees only her webhook');
+SELECT is((SELECT url FROM webhook.webhooks), 'https://***@example.com/', 'credentials are masked');
+SELECT throws_ok($$SELECT webhook.secret('wt-api')$$, '42704', NULL, 'another owner''s secret is hidden');
+SELECT throws_ok($$SELECT webhook.pause('wt-api')$$, '42704', NULL, 'another owner''s webhook cannot be paused');
+SELECT ok(webhook.secret('alice') LIKE 'whsec_%', 'alice reads her own secret');
+RESET ROLE;
+SELECT is((SELECT owner::text FROM webhook.webhooks WHERE name = 'alice'), 'wt_alice', 'the owner is recorded');
+SET ROLE wt_bob;
+SELECT is((SELECT count(*) FROM webhook.webhooks), 0::bigint, 'bob sees none');
+SELECT throws_ok($$SELECT webhook.unregister('alice')$$, '42704', NULL, 'bob cannot unregister alice''s');
+RESET ROLE;
+
+-- a hostile search_path does not reach the API or the trigger
+CREATE SCHEMA wt_evil;
+CREATE FUNCTION wt_evil.lower(text) RETURNS text LANGUAGE sql AS $$ SELECT 'insert' $$;
+CREATE FUNCTION wt_evil.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT 'epoch'::timestamptz $$;
+SET search_path = wt_evil, public;
+SELECT throws_ok($$SELECT webhook.register('evil', 'http://127.0.0.1:9/', 'wt_api', events => '{nonsense}')$$,
+                 '22023', NULL, 'a planted lower() is not used');
+SELECT lives_ok($$INSERT INTO wt_api VALUES (1, 'x')$$, 'the trigger fires under a hostile search_path');
+RESET search_path;
+SELECT is((SELECT count(*) FROM webhook.deliveries WHERE webhook = 'wt-api' AND event_type = 'row.inserted'),
+          1::bigint, 'and queues its event');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,170 @@
+-- End to end: committed changes reach a real receiver on 127.0.0.1, signed,
+-- retried, in order when asked.  Not in a transaction: the worker only sees
+-- what commits.  Waits poll a condition with a deadline (wt.wait_for).
+SELECT plan(46);
+
+CREATE TABLE wt_orders (id int PRIMARY KEY, status text, paid boolean DEFAULT false);
+SELECT ok(webhook.register('wt-orders', wt.url('/ok/orders'), 'wt_orders') > 0, 'registered');
+SELECT wt.remember_secret('/ok/orders', webhook.secret('wt-orders'));
+
+INSERT INTO wt_orders VALUES (1, 'open');
+UPDATE wt_orders SET paid = true WHERE id = 1;
+BEGIN;
+INSERT INTO wt_orders VALUES (2, 'rolled back');
+ROLLBACK;
+DELETE FROM wt_orders WHERE id = 1;
+TRUNCATE wt_orders;
+
+SELECT ok(wt.wait_for($$(SELECT count(*) FROM webhook.deliveries
+                          WHERE webhook = 'wt-orders' AND status = 'delivered') = 4$$),
+          'insert, update, delete and truncate are delivered');
+SELECT is((SELECT count(*) FROM wt.received() WHERE path = '/ok/orders'), 4::bigint,
+          'the receiver got four requests, none for the rolled-back insert');
+SELECT set_eq($$SELECT body::jsonb->>'type' FROM wt.received() WHERE path = '/ok/orders'$$,
+              ARRAY['row.inserted', 'row.updated', 'row.deleted', 'table.truncated'],
+              'one of each type');
+
+-- the bodies
+SELECT is((SELECT (body::jsonb->'data') - 'event_id' FROM wt.received()
+            WHERE path = '/ok/orders' AND body::jsonb->>'type' = 'row.inserted'),
+          '{"webhook": "wt-orders", "schema": "public", "table": "wt_orders", "operation": "INSERT",
+            "new": {"id": 1, "status": "open", "paid": false}, "old": null}'::jsonb,
+          'insert body');
+SELECT is((SELECT (body::jsonb->'data') - 'event_id' FROM wt.received()
+            WHERE path = '/ok/orders' AND body::jsonb->>'type' = 'row.updated'),
+          '{"webhook": "wt-orders", "schema": "public", "table": "wt_orders", "operation": "UPDATE",
+            "new": {"id": 1, "status": "open", "paid": true},
+            "old": {"id": 1, "status": "open", "paid": false}, "changed": ["paid"]}'::jsonb,
+          'update body, with the changed column');
+SELECT is((SELECT (body::jsonb->'data') - 'event_id' FROM wt.received()
+            WHERE path = '/ok/orders' AND body::jsonb->>'type' = 'row.deleted'),
+          '{"webhook": "wt-orders", "schema": "public", "table": "wt_orders", "operation": "DELETE",
+            "new": null, "old": {"id": 1, "status": "open", "paid": true}}'::jsonb,
+          'delete body');
+SELECT is((SELECT (body::jsonb->'data') - 'event_id' FROM wt.received()
+            WHERE path = '/ok/orders' AND body::jsonb->>'type' = 'table.truncated'),
+          '{"webhook": "wt-orders", "schema": "public", "table": "wt_orders", "operation": "TRUNCATE",
+            "new": null, "old": null}'::jsonb,
+          'truncate body');
+SELECT set_eq($$SELECT (body::jsonb->'data'->>'event_id')::bigint FROM wt.received() WHERE path = '/ok/orders'$$,
+              $$SELECT event_id FROM webhook.deliveries WHERE webhook = 'wt-orders'$$,
+              'data.event_id is the delivery''s event id');
+SELECT ok(bool_and(body::jsonb->>'timestamp' ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$'),
+          'timestamps are RFC 3339 UTC with microseconds')
+  FROM wt.received() WHERE path = '/ok/orders';
+
+-- the headers
+SELECT ok(bool_and(headers->>'content-type' = 'application/json'), 'content-type: application/json')
+  FROM wt.received() WHERE path = '/ok/orders';
+SELECT ok(bool_and(headers->>'user-agent' = 'pg-webhook/1.0'), 'user-agent: pg-webhook/1.0')
+  FROM wt.received() WHERE path = '/ok/orders';
+SELECT ok(bool_and(headers->>'webhook-id' ~ '^msg_[0-9a-f]+_[0-9]+$'), 'webhook-id is msg_...')
+  FROM wt.received() WHERE path = '/ok/orders';
+SELECT is(count(DISTINCT headers->>'webhook-id'), 4::bigint, 'one webhook-id per event')
+  FROM wt.received() WHERE path = '/ok/orders';
+SELECT ok(bool_and(abs((headers->>'webhook-timestamp')::bigint - received_at) < 60),
+          'webhook-timestamp is the time of the attempt')
+  FROM wt.received() WHERE path = '/ok/orders';
+SELECT ok(bool_and(headers->>'webhook-signature'
+                   = wt.signature(webhook.secret('wt-orders'), headers->>'webhook-id',
+                                  headers->>'webhook-timestamp', body)),
+          'signatures verify with pgcrypto''s HMAC')
+  FROM wt.received() WHERE path = '/ok/orders';
+SELECT ok(bool_and(verified), 'signatures verify with Python''s hmac in the receiver')
+  FROM wt.received() WHERE path = '/ok/orders';
+
+-- the views
+SELECT ok(bool_and(attempts = 1 AND response_status = 200 AND delivered_at IS NOT NULL
+                   AND latency IS NOT NULL AND last_error IS NULL),
+          'deliveries show one attempt, status 200, a latency')
+  FROM webhook.deliveries WHERE webhook = 'wt-orders';
+SELECT ok((SELECT delivered = 4 AND pending = 0 AND failed = 0 AND last_success_at IS NOT NULL
+                  AND consecutive_failures = 0 AND state = 'active'
+             FROM webhook.webhooks WHERE name = 'wt-orders'),
+          'webhooks shows the counts and the last success');
+
+-- 500 twice, then 200: three attempts, one webhook-id
+CREATE TABLE wt_flaky (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-flaky', wt.url('/fail/2/flaky'), 'wt_flaky') > 0, 'registered flaky');
+INSERT INTO wt_flaky VALUES (1);
+SELECT ok(wt.wait_for($$(SELECT status FROM webhook.deliveries WHERE webhook = 'wt-flaky') = 'delivered'$$),
+          'delivered after failures');
+SELECT is((SELECT attempts FROM webhook.deliveries WHERE webhook = 'wt-flaky'), 3, 'in three attempts');
+SELECT is((SELECT count(*) FROM wt.received() WHERE path = '/fail/2/flaky'), 3::bigint,
+          'the receiver saw three requests');
+SELECT is((SELECT count(DISTINCT headers->>'webhook-id') FROM wt.received() WHERE path = '/fail/2/flaky'),
+          1::bigint, 'all with the same webhook-id');
+SELECT ok((SELECT bool_and(headers->>'webhook-signature'
+                           = wt.signature(webhook.secret('wt-flaky'), headers->>'webhook-id',
+                                          headers->>'webhook-timestamp', body))
+             FROM wt.received() WHERE path = '/fail/2/flaky'),
+          'each attempt is signed afresh');
+SELECT is((SELECT consecutive_failures FROM webhook.webhooks WHERE name = 'wt-flaky'), 0,
+          'a success resets consecutive failures');
+SELECT ok((SELECT last_failure_at IS NOT NULL AND last_error = 'HTTP 500'
+             FROM webhook.webhooks WHERE name = 'wt-flaky'),
+          'the last failure is remembered');
+
+-- out of attempts: failed, then redeliver brings it back with the same id
+CREATE TABLE wt_doomed (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-doomed', wt.url('/status/503/doomed'), 'wt_doomed', max_attempts => 2) > 0,
+          'registered doomed');
+INSERT INTO wt_doomed VALUES (1);
+SELECT ok(wt.wait_for($$(SELECT status FROM webhook.deliveries WHERE webhook = 'wt-doomed') = 'failed'$$),
+          'fails after max_attempts');
+SELECT is((SELECT attempts || ' ' || response_status || ' ' || last_error
+             FROM webhook.deliveries WHERE webhook = 'wt-doomed'),
+          '2 503 HTTP 503', 'with its attempts and last error');
+SELECT webhook.redeliver(id) FROM webhook.deliveries WHERE webhook = 'wt-doomed';
+SELECT ok(wt.wait_for($$(SELECT count(*) FROM wt.received() WHERE path = '/status/503/doomed') = 4$$),
+          'redeliver sends it again');
+SELECT is((SELECT count(DISTINCT headers->>'webhook-id') FROM wt.received() WHERE path = '/status/503/doomed'),
+          1::bigint, 'with the same webhook-id');
+
+-- 410 Gone disables the webhook; it keeps capturing
+CREATE TABLE wt_gone (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-gone', wt.url('/status/410/gone'), 'wt_gone') > 0, 'registered gone');
+INSERT INTO wt_gone VALUES (1);
+SELECT ok(wt.wait_for($$(SELECT state FROM webhook.webhooks WHERE name = 'wt-gone') = 'disabled'$$),
+          '410 disables the webhook');
+SELECT matches((SELECT disabled_reason FROM webhook.webhooks WHERE name = 'wt-gone'), '410 Gone',
+               'and says why');
+SELECT is((SELECT status FROM webhook.deliveries WHERE webhook = 'wt-gone'), 'failed', 'the delivery failed');
+INSERT INTO wt_gone VALUES (2);
+SELECT is((SELECT pending FROM webhook.webhooks WHERE name = 'wt-gone'), 1::bigint,
+          'a disabled webhook still captures');
+
+-- a hanging endpoint does not delay another webhook
+CREATE TABLE wt_shared (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-hang', wt.url('/hang/x'), 'wt_shared', timeout => '20 s') > 0, 'registered hang');
+SELECT ok(webhook.register('wt-fast', wt.url('/ok/fast'), 'wt_shared') > 0, 'registered fast');
+INSERT INTO wt_shared SELECT g FROM generate_series(1, 20) g;
+SELECT ok(wt.wait_for($$(SELECT count(*) FROM webhook.deliveries
+                          WHERE webhook = 'wt-fast' AND status = 'delivered') = 20$$, '5 s'),
+          'the fast webhook gets all 20 while the other hangs');
+SELECT is((SELECT count(*) FROM webhook.deliveries WHERE webhook = 'wt-hang' AND status = 'delivered'),
+          0::bigint, 'the hanging one has delivered nothing yet');
+SELECT webhook.pause('wt-hang');
+
+-- pause holds, resume delivers what was held, in order (fifo)
+CREATE TABLE wt_seq (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-seq', wt.url('/ok/seq'), 'wt_seq', fifo => true) > 0, 'registered seq');
+SELECT webhook.pause('wt-seq');
+INSERT INTO wt_seq VALUES (1);
+INSERT INTO wt_seq VALUES (2);
+INSERT INTO wt_seq VALUES (3);
+INSERT INTO wt_seq SELECT g FROM generate_series(4, 10) g;
+-- a ping to another webhook, delivered after those commits, shows the worker
+-- has been through them
+SELECT webhook.ping('wt-fast') AS barrier \gset
+SELECT ok(wt.wait_for($$(SELECT status FROM webhook.deliveries WHERE id = $$ || :barrier || $$) = 'delivered'$$),
+          'the worker has run since the inserts');
+SELECT is((SELECT count(*) FROM wt.received() WHERE path = '/ok/seq'), 0::bigint, 'pause holds delivery');
+SELECT webhook.resume('wt-seq');
+SELECT ok(wt.wait_for($$(SELECT count(*) FROM wt.received() WHERE path = '/ok/seq') = 10$$),
+          'resume delivers all ten');
+SELECT is((SELECT array_agg((body::jsonb->'data'->'new'->>'id')::int ORDER BY n)
+             FROM wt.received() WHERE path = '/ok/seq'),
+          '{1,2,3,4,5,6,7,8,9,10}'::int[], 'in commit order');
+
+SELECT * FROM finish();

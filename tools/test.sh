@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Run the whole test suite against throwaway clusters:
+#   1. pg_regress (sql/, expected/): deterministic SQL behaviour
+#   2. pgTAP via pg_prove (test/*.sql): API, SQLSTATEs, privileges, and
+#      end-to-end delivery to a real receiver on 127.0.0.1
+#   3. Perl TAP via prove (t/*.pl): crashes and faults, each test with its
+#      own cluster (PostgreSQL::Test::Cluster)
+# The extension must be built and installed (make test does both).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/tools/cluster.sh"
+
+WORK=$(make_workdir test)
+cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/t" "$WORK/"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
+
+receiver_pid=""
+cleanup() {
+	[ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null
+	cluster_stop "$WORK"
+}
+trap cleanup EXIT
+
+failed=0
+passed=0
+note() { printf '\n=== %s\n' "$*"; }
+
+note "starting a throwaway cluster in $WORK"
+cluster_start "$WORK" \
+	"webhook.database_name = 'postgres'" \
+	"webhook.allowed_networks = '127.0.0.0/8'" \
+	"webhook.retry_schedule = '100ms'" \
+	"max_prepared_transactions = 10" || exit 1
+
+note "pg_regress"
+PGXS_DIR=$(dirname "$(pg_config --pgxs)")
+REGRESS=$(sed -n 's/^REGRESS = //p' "$ROOT/Makefile")
+if (cd "$WORK" && as_pg "$PGXS_DIR/../test/regress/pg_regress" \
+		--inputdir="$WORK" --outputdir="$WORK" --bindir="$PGBIN" \
+		--host="$WORK" --port="$PGPORT" --user=postgres \
+		--dbname=contrib_regression $REGRESS); then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	cat "$WORK/regression.diffs" 2>/dev/null | head -200
+fi
+
+note "pgTAP (pg_prove) with a receiver on 127.0.0.1"
+as_pg "$SYSPY" "$WORK/test/receiver.py" "$WORK/receiver.port" "$WORK/received.log" \
+	--secrets "$WORK/secrets" >"$WORK/receiver.out" 2>&1 &
+receiver_pid=$!
+for _ in $(seq 100); do [ -s "$WORK/receiver.port" ] && break; sleep 0.1; done
+RPORT=$(cat "$WORK/receiver.port")
+pg -d postgres -q <<EOF || exit 1
+ALTER DATABASE postgres SET webhook_test.receiver = 'http://127.0.0.1:$RPORT';
+ALTER DATABASE postgres SET webhook_test.log = '$WORK/received.log';
+ALTER DATABASE postgres SET webhook_test.secrets = '$WORK/secrets';
+EOF
+pg -d postgres -q -f "$WORK/test/setup/helpers.sql" >/dev/null || exit 1
+if (cd "$WORK" && as_pg pg_prove -h "$WORK" -p "$PGPORT" -U postgres -d postgres \
+		--ext .sql test/); then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+
+note "crash and fault tests (prove)"
+PERL_LIB="$PGXS_DIR/../test/perl"
+if (cd "$WORK" && as_pg env PERL5LIB="$PERL_LIB" PG_REGRESS="$PGXS_DIR/../test/regress/pg_regress" \
+		WEBHOOK_RECEIVER="$WORK/test/receiver.py" PYTHON="$SYSPY" \
+		prove -v t/*.pl); then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	tail -n 50 "$WORK"/tmp_check/log/*.log 2>/dev/null
+fi
+
+note "suites"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && rm -rf "$WORK"
+exit $((failed > 0))
