@@ -58,3 +58,20 @@ cluster_stop() {
 pg() {
 	as_pg psql -X -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres "$@"
 }
+
+# receiver_start DIR ARGS...: run test/receiver.py (ARGS: its arguments) as
+# postgres in the background and wait until it listens; sets RECEIVER_PORT.
+# Its first argument must be DIR/<portfile>.
+receiver_start() {
+	local dir=$1 portfile=$3
+	shift
+	as_pg "$SYSPY" "$@" &
+	for _ in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
+	RECEIVER_PORT=$(cat "$portfile")
+	[ -n "$RECEIVER_PORT" ]
+}
+
+# Stop the receiver started from DIR (runuser does not pass signals on).
+receiver_stop() {
+	pkill -f -- "$1/[^ ]*receiver.py" 2>/dev/null || true
+}

@@ -15,9 +15,8 @@ WORK=$(make_workdir test)
 cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/t" "$WORK/"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$WORK"
 
-receiver_pid=""
 cleanup() {
-	[ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null
+	receiver_stop "$WORK"
 	cluster_stop "$WORK"
 }
 trap cleanup EXIT
@@ -47,11 +46,9 @@ else
 fi
 
 note "pgTAP (pg_prove) with a receiver on 127.0.0.1"
-as_pg "$SYSPY" "$WORK/test/receiver.py" "$WORK/receiver.port" "$WORK/received.log" \
-	--secrets "$WORK/secrets" >"$WORK/receiver.out" 2>&1 &
-receiver_pid=$!
-for _ in $(seq 100); do [ -s "$WORK/receiver.port" ] && break; sleep 0.1; done
-RPORT=$(cat "$WORK/receiver.port")
+receiver_start "$WORK" "$WORK/test/receiver.py" "$WORK/receiver.port" "$WORK/received.log" \
+	--secrets "$WORK/secrets" >"$WORK/receiver.out" 2>&1 || exit 1
+RPORT=$RECEIVER_PORT
 pg -d postgres -q <<EOF || exit 1
 ALTER DATABASE postgres SET webhook_test.receiver = 'http://127.0.0.1:$RPORT';
 ALTER DATABASE postgres SET webhook_test.log = '$WORK/received.log';
