@@ -85,6 +85,8 @@ typedef struct Delivery
 	WebhookRequest req;			/* first: http.c hands this back */
 	MemoryContext cxt;
 	char	   *msg_id;
+	char	   *secret;
+	bool		fifo;
 	uint8		key[WEBHOOK_MAX_KEY];
 	int			keylen;
 	int			nheaders;
@@ -121,6 +123,7 @@ static MemoryContext deliveries_cxt;
 static MemoryContext outcomes_cxt;
 static ResourceOwner signing_owner;	/* pg_hmac needs one outside transactions */
 static List *outcomes = NIL;
+static List *fresh = NIL;		/* claimed, claim not yet committed */
 static HTAB *slots;
 static int	total_held = 0;
 static int *schedule_ms = NULL;
@@ -589,7 +592,11 @@ start_waiting(void)
 	CurrentResourceOwner = save_owner;
 }
 
-/* Build a Delivery from one claimed row (SPI tuple). */
+/*
+ * Build a Delivery from one claimed row (SPI tuple), in its own memory
+ * context, and add it to the fresh list: it joins its webhook's window only
+ * once the claim has committed (admit_fresh).
+ */
 static void
 take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 {
@@ -598,14 +605,11 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 											  ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	Delivery   *d = palloc0(sizeof(Delivery));
-	char	   *secret;
 	char	   *body;
 	char	   *utf8;
-	char	   *error;
 	ArrayType  *headers;
 	Datum	   *hvals;
 	int			nh;
-	HookSlot   *slot;
 
 	d->cxt = cxt;
 	d->req.delivery_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -614,7 +618,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->req.max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	d->req.extension = ext;
 	d->req.url = TextDatumGetCString(SPI_getbinval(tup, desc, 5, &isnull));
-	secret = TextDatumGetCString(SPI_getbinval(tup, desc, 6, &isnull));
+	d->secret = TextDatumGetCString(SPI_getbinval(tup, desc, 6, &isnull));
 	headers = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
 	deconstruct_array(headers, TEXTOID, -1, false, TYPALIGN_INT, &hvals, NULL, &nh);
 	d->nheaders = nh;
@@ -629,32 +633,68 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->req.bodylen = strlen(utf8);
 	d->req.resp_cap = webhook_response_body_limit;
 	d->req.resp = palloc(Max(d->req.resp_cap, 1));
+	d->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+
+	MemoryContextSwitchTo(deliveries_cxt);
+	fresh = lappend(fresh, d);
 	MemoryContextSwitchTo(old);
+}
 
-	slot = slot_for(d->req.hook_id);
-	slot->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
-	slot->held++;
-	slot->sending++;			/* undone by finish() */
-	total_held++;
+/* Forget claimed deliveries whose claim did not commit. */
+static void
+discard_fresh(void)
+{
+	ListCell   *lc;
 
-	if (!webhook_decode_secret(secret, d->key, &d->keylen))
+	foreach(lc, fresh)
+		MemoryContextDelete(((Delivery *) lfirst(lc))->cxt);
+	list_free(fresh);
+	fresh = NIL;
+}
+
+/*
+ * Put deliveries whose claim committed into their webhooks' windows, in
+ * event order.  One that cannot be sent at all (a malformed secret, a URL
+ * libcurl refuses) gets its outcome at once.
+ */
+static void
+admit_fresh(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, fresh)
 	{
-		strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
-				sizeof(d->req.errbuf));
-		d->req.code = CURLE_BAD_FUNCTION_ARGUMENT;
-		d->req.attempts = d->req.max_attempts;	/* will not get better */
-		finish(d);
-		return;
+		Delivery   *d = lfirst(lc);
+		HookSlot   *slot = slot_for(d->req.hook_id);
+		char	   *error;
+
+		slot->fifo = d->fifo;
+		slot->held++;
+		slot->sending++;		/* undone by finish() */
+		total_held++;
+
+		if (!webhook_decode_secret(d->secret, d->key, &d->keylen))
+		{
+			strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
+					sizeof(d->req.errbuf));
+			d->req.code = CURLE_BAD_FUNCTION_ARGUMENT;
+			d->req.attempts = d->req.max_attempts;	/* will not get better */
+			finish(d);
+		}
+		else if (!webhook_http_prepare(&d->req, &error))
+		{
+			strlcpy(d->req.errbuf, error, sizeof(d->req.errbuf));
+			d->req.code = CURLE_URL_MALFORMAT;
+			finish(d);
+		}
+		else
+		{
+			slot->sending--;
+			dlist_push_tail(&slot->waiting, &d->req.node);
+		}
 	}
-	if (!webhook_http_prepare(&d->req, &error))
-	{
-		strlcpy(d->req.errbuf, error, sizeof(d->req.errbuf));
-		d->req.code = CURLE_URL_MALFORMAT;
-		finish(d);
-		return;
-	}
-	slot->sending--;
-	dlist_push_tail(&slot->waiting, &d->req.node);
+	list_free(fresh);
+	fresh = NIL;
 }
 
 typedef struct ClaimedRow
@@ -752,6 +792,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		*next_retry = DatumGetTimestampTz(next);
 
 	end_work();
+	admit_fresh();
 	return limit > 0 && got >= (uint64) limit;
 }
 
@@ -935,16 +976,105 @@ ms_until(TimestampTz when, TimestampTz now)
 	return (long) Min((when - now + 999) / 1000, (TimestampTz) SAFETY_TIMEOUT_MS);
 }
 
+/*
+ * After an ERROR in one of the worker's transactions: report it, abort the
+ * transaction and go on.  What the failed step would have written is redone
+ * later (a claim rolls back; outcomes are kept and recorded again).
+ */
+static void
+recover_from_error(void)
+{
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	AbortOutOfAnyTransaction();
+	FlushErrorState();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	RESUME_INTERRUPTS();
+	MemoryContextSwitchTo(loop_cxt);
+}
+
+/* Main loop state; static so that it survives longjmp out of PG_TRY. */
+static bool recovered = false;	/* rows left in s by a predecessor reset? */
+static bool present = false;	/* is the extension installed? */
+static bool work_due = true;	/* should the next turn claim? */
+static int	record_failures = 0;
+static TimestampTz next_retry = 0;
+static TimestampTz next_purge = 0;
+static TimestampTz next_look = 0;
+
+/* Claim due work, catching errors; on error back off for a second. */
+static void
+guarded_claim(void)
+{
+	PG_TRY();
+	{
+		TimestampTz retry;
+		bool		here;
+
+		work_due = claim(&recovered, &retry, &here);
+		next_retry = retry;
+		present = here;
+		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SAFETY_TIMEOUT_MS);
+	}
+	PG_CATCH();
+	{
+		recover_from_error();
+		discard_fresh();
+		work_due = false;
+		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Record outcomes, catching errors; they stay queued and are tried again.
+ * After three failures in a row, exit: the restarted worker recovers rows
+ * left in s and sends them again.
+ */
+static void
+guarded_record(void)
+{
+	PG_TRY();
+	{
+		record();
+		record_failures = 0;
+	}
+	PG_CATCH();
+	{
+		recover_from_error();
+		if (++record_failures >= 3)
+			ereport(FATAL,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("webhook worker could not record delivery outcomes"),
+					 errdetail("The worker restarts and sends the affected deliveries again.")));
+		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+	}
+	PG_END_TRY();
+}
+
+/* Purge history, catching errors; on error try again in a minute. */
+static void
+guarded_purge(TimestampTz now)
+{
+	PG_TRY();
+	{
+		if (purge())
+			next_purge = now;
+		else
+			next_purge = TimestampTzPlusMilliseconds(now, Min(60000, Max(1000, webhook_retention_s * 100L)));
+	}
+	PG_CATCH();
+	{
+		recover_from_error();
+		next_purge = TimestampTzPlusMilliseconds(now, 60000);
+	}
+	PG_END_TRY();
+}
+
 void
 webhook_worker_main(Datum main_arg)
 {
 	HASHCTL		ctl;
-	bool		recovered = false;
-	bool		present = false;
-	bool		work_due = true;
-	TimestampTz next_retry = 0;
-	TimestampTz next_purge = 0;
-	TimestampTz next_look = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -988,6 +1118,7 @@ webhook_worker_main(Datum main_arg)
 		int			nevents;
 		long		timeout;
 		TimestampTz now;
+		WebhookRequest *req;
 
 		MemoryContextSwitchTo(loop_cxt);
 		MemoryContextReset(loop_cxt);
@@ -1003,33 +1134,22 @@ webhook_worker_main(Datum main_arg)
 
 		/* collect finished requests and write down how they went */
 		webhook_http_run_timers();
+		while ((req = webhook_http_next_done()) != NULL)
 		{
-			WebhookRequest *req;
-
-			while ((req = webhook_http_next_done()) != NULL)
-			{
-				finish((Delivery *) req);
-				work_due = true;
-			}
+			finish((Delivery *) req);
+			work_due = true;
 		}
 		if (outcomes != NIL)
-			record();
+			guarded_record();
 
+		/* take more work, and purge old history now and then */
 		now = GetCurrentTimestamp();
 		if ((next_retry != 0 && now >= next_retry) || now >= next_look)
 			work_due = true;
 		if (work_due)
-		{
-			work_due = claim(&recovered, &next_retry, &present);
-			next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SAFETY_TIMEOUT_MS);
-		}
+			guarded_claim();
 		if (present && now >= next_purge)
-		{
-			if (purge())
-				next_purge = now;
-			else
-				next_purge = TimestampTzPlusMilliseconds(now, Min(60000, Max(1000, webhook_retention_s * 100L)));
-		}
+			guarded_purge(now);
 		start_waiting();
 
 		/* sleep until a socket, the latch, libcurl's timer or a due retry */

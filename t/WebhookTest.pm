@@ -11,20 +11,22 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-# Start test/receiver.py; returns { url, log, handle }.
+# Start test/receiver.py, on a given port or any; returns { url, log, handle }.
 sub start_receiver
 {
+	my ($port) = @_;
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	my $py = $ENV{PYTHON} || '/usr/bin/python3';
 	my $script = $ENV{WEBHOOK_RECEIVER} or die "WEBHOOK_RECEIVER is not set";
-	my $h = IPC::Run::start([ $py, $script, "$dir/port", "$dir/log" ],
-		'>', "$dir/out", '2>&1');
+	my @args = ($py, $script, "$dir/port", "$dir/log");
+	push @args, '--port', $port if $port;
+	my $h = IPC::Run::start(\@args, '>', "$dir/out", '2>&1');
 	for (1 .. 100)
 	{
 		last if -s "$dir/port";
 		select(undef, undef, undef, 0.1);
 	}
-	my $port = PostgreSQL::Test::Utils::slurp_file("$dir/port");
+	$port = PostgreSQL::Test::Utils::slurp_file("$dir/port");
 	return { url => "http://127.0.0.1:$port", log => "$dir/log", handle => $h };
 }
 
@@ -48,6 +50,25 @@ restart_after_crash = on
 } . ($extra // ''));
 	$node->start;
 	return $node;
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on (yet).
+sub free_port
+{
+	require IO::Socket::INET;
+	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1)
+	  or die "cannot bind: $!";
+	my $port = $s->sockport;
+	close $s;
+	return $port;
+}
+
+# The delivery worker's pid, or '' if none runs.
+sub worker_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker'");
 }
 
 # Every request the receiver logged, as hashes.

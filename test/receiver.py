@@ -12,7 +12,7 @@ secret is known), and answers according to the first part of the path:
   /slow/MS/...          200 after MS milliseconds
   /hang/...             never answers (holds the connection for 120 s)
 
-Usage: receiver.py PORTFILE LOGFILE [--print] [--secrets FILE]
+Usage: receiver.py PORTFILE LOGFILE [--print] [--secrets FILE] [--port N]
 Writes the port it listens on to PORTFILE once it is ready.  --print also
 prints each event briefly on stdout (the demo uses it).  --secrets names a
 file of lines "<path prefix> <whsec_ secret>": a request whose path starts
@@ -134,7 +134,8 @@ class Server(ThreadingHTTPServer):
 
 
 if __name__ == "__main__":
-    server = Server(("127.0.0.1", 0), Handler)
+    port = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else 0
+    server = Server(("127.0.0.1", port), Handler)
     with open(portfile + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     import os
