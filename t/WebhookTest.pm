@@ -36,7 +36,8 @@ sub stop_receiver
 	$r->{handle}->kill_kill;
 }
 
-# A started node with the extension preloaded and a fast retry schedule.
+# A started node with the extension preloaded and a fast retry schedule;
+# $extra is appended to postgresql.conf (later lines win).
 sub start_node
 {
 	my ($name, $extra) = @_;
@@ -47,6 +48,7 @@ shared_preload_libraries = 'webhook'
 webhook.allowed_networks = '127.0.0.0/8'
 webhook.retry_schedule = '100ms'
 restart_after_crash = on
+max_prepared_transactions = 10
 } . ($extra // ''));
 	$node->start;
 	return $node;

@@ -5,6 +5,8 @@
 #      end-to-end delivery to a real receiver on 127.0.0.1
 #   3. Perl TAP via prove (t/*.pl): crashes and faults, each test with its
 #      own cluster (PostgreSQL::Test::Cluster)
+#   4. signatures checked by the reference Standard Webhooks library for
+#      Node.js (skipped, and said so, where node or the npm registry is missing)
 # The extension must be built and installed (make test does both).
 set -uo pipefail
 
@@ -71,6 +73,19 @@ if (cd "$WORK" && as_pg env PERL5LIB="$PERL_LIB" PG_REGRESS="$PGXS_DIR/../test/r
 else
 	failed=$((failed + 1))
 	tail -n 50 "$WORK"/tmp_check/log/*.log 2>/dev/null
+fi
+
+note "a receiver built on the reference Standard Webhooks library (npm standardwebhooks)"
+SWC="$ROOT/tools/standardwebhooks-check"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "skipped: node and npm are not installed"
+elif [ ! -d "$SWC/node_modules/standardwebhooks" ] &&
+	! (cd "$SWC" && npm ci --no-audit --no-fund --loglevel=error); then
+	echo "skipped: could not install standardwebhooks from the npm registry"
+elif "$SWC/run.sh"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
 fi
 
 note "suites"
