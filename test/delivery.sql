@@ -1,7 +1,7 @@
 -- End to end: committed changes reach a real receiver on 127.0.0.1, signed,
 -- retried, in order when asked.  Not in a transaction: the worker only sees
 -- what commits.  Waits poll a condition with a deadline (wt.wait_for).
-SELECT plan(46);
+SELECT plan(49);
 
 CREATE TABLE wt_orders (id int PRIMARY KEY, status text, paid boolean DEFAULT false);
 SELECT ok(webhook.register('wt-orders', wt.url('/ok/orders'), 'wt_orders') > 0, 'registered');
@@ -104,6 +104,15 @@ SELECT is((SELECT consecutive_failures FROM webhook.webhooks WHERE name = 'wt-fl
 SELECT ok((SELECT last_failure_at IS NOT NULL AND last_error = 'HTTP 500'
              FROM webhook.webhooks WHERE name = 'wt-flaky'),
           'the last failure is remembered');
+
+-- 503 with Retry-After: the retry waits as long as the receiver asked
+CREATE TABLE wt_later (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-later', wt.url('/retry-after/2/later'), 'wt_later') > 0, 'registered later');
+INSERT INTO wt_later VALUES (1);
+SELECT ok(wt.wait_for($$(SELECT status FROM webhook.deliveries WHERE webhook = 'wt-later') = 'delivered'$$),
+          'delivered after a Retry-After');
+SELECT cmp_ok((SELECT max(received_at) - min(received_at) FROM wt.received() WHERE path = '/retry-after/2/later'),
+              '>=', 1.9::float8, 'the second attempt came after Retry-After: 2, not the 100 ms schedule');
 
 -- out of attempts: failed, then redeliver brings it back with the same id
 CREATE TABLE wt_doomed (id int PRIMARY KEY);

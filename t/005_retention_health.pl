@@ -1,0 +1,64 @@
+# Housekeeping: delivered and failed history is purged after
+# webhook.retention; a webhook whose attempts all fail for
+# webhook.disable_after is disabled with the reason, keeps capturing, and
+# resume re-enables it and delivers what it held.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use WebhookTest;
+
+my $receiver = WebhookTest::start_receiver();
+my $url = $receiver->{url};
+my $node = WebhookTest::start_node('housekeeping', qq{
+webhook.retention = '1s'
+webhook.disable_after = '2s'
+webhook.retry_schedule = '200ms'
+});
+
+$node->safe_psql('postgres', qq{
+	CREATE EXTENSION webhook;
+	CREATE TABLE t (id int PRIMARY KEY);
+	SELECT webhook.register('kept-short', '$url/ok/short', 't');
+	INSERT INTO t SELECT generate_series(1, 50);
+});
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM webhook.queue"),
+	'delivered history is purged after webhook.retention');
+is(scalar(grep { $_->{path} eq '/ok/short' } WebhookTest::received($receiver)), 50,
+	'after all 50 were delivered');
+
+$node->safe_psql('postgres', qq{
+	CREATE TABLE u (id int PRIMARY KEY);
+	SELECT webhook.register('broken', '$url/status/500/broken', 'u', max_attempts => 1000);
+	INSERT INTO u VALUES (1);
+});
+ok( $node->poll_query_until('postgres',
+		"SELECT state = 'disabled' FROM webhook.webhooks WHERE name = 'broken'"),
+	'a webhook failing for webhook.disable_after is disabled');
+like($node->safe_psql('postgres', "SELECT disabled_reason FROM webhook.webhooks WHERE name = 'broken'"),
+	qr/every delivery attempt failed since/, 'with the reason');
+my $log = slurp_file($node->logfile);
+like($log, qr/webhook "broken" disabled/, 'and a LOG line');
+$node->safe_psql('postgres', 'INSERT INTO u VALUES (2)');
+is($node->safe_psql('postgres', "SELECT pending FROM webhook.webhooks WHERE name = 'broken'"),
+	'2', 'a disabled webhook keeps capturing');
+
+$node->safe_psql('postgres', qq{
+	UPDATE webhook.hook SET url = '$url/ok/fixed' WHERE name = 'broken';
+	SELECT webhook.resume('broken');
+});
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM webhook.deliveries WHERE webhook = 'broken' AND status <> 'delivered'"),
+	'resume delivers what was held');
+is(scalar(grep { $_->{path} eq '/ok/fixed' } WebhookTest::received($receiver)), 2,
+	'both held events arrive');
+
+$node->stop;
+WebhookTest::stop_receiver($receiver);
+done_testing();
