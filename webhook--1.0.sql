@@ -16,8 +16,6 @@ CREATE SCHEMA webhook;
 COMMENT ON SCHEMA webhook IS 'webhook extension: HTTP POST for every committed row change';
 GRANT USAGE ON SCHEMA webhook TO PUBLIC;
 
-CREATE SEQUENCE webhook.event_id_seq;
-
 CREATE TABLE webhook.hook (
     id                  serial PRIMARY KEY,
     name                text NOT NULL UNIQUE,
@@ -47,6 +45,13 @@ COMMENT ON TABLE webhook.hook IS 'Internal catalog of registered webhooks; read 
 /*
  * status: p pending, s sending (claimed by the worker, request in flight),
  * r retrying (waiting for next_attempt_at), d delivered, f failed.
+ *
+ * next_attempt_at orders the work index: -infinity while pending (so pending
+ * rows come in id order), the retry time while retrying, and the time of the
+ * last attempt once sending, delivered or failed (what retention purges by).
+ *
+ * The capture trigger writes this table directly (heap and index inserts,
+ * see src/capture.c): it must keep only plain indexes.
  */
 CREATE TABLE webhook.queue (
     id                  bigserial PRIMARY KEY,
@@ -61,7 +66,7 @@ CREATE TABLE webhook.queue (
     changed             text[],
     status              "char" NOT NULL DEFAULT 'p',
     attempts            integer NOT NULL DEFAULT 0,
-    next_attempt_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    next_attempt_at     timestamptz NOT NULL DEFAULT '-infinity',
     last_attempt_at     timestamptz,
     last_status         integer,
     last_error          text,
@@ -70,21 +75,21 @@ CREATE TABLE webhook.queue (
 );
 COMMENT ON TABLE webhook.queue IS 'Internal event queue and delivery state; read webhook.deliveries instead';
 
-/* what the worker claims, in event order per webhook */
-CREATE INDEX queue_due ON webhook.queue (hook_id, id) WHERE status IN ('p', 'r');
-/* when the next retry falls due; rows enter it only when they fail */
-CREATE INDEX queue_retry ON webhook.queue (next_attempt_at) WHERE status = 'r';
-/* what the retention purge removes */
-CREATE INDEX queue_done ON webhook.queue (last_attempt_at) WHERE status IN ('d', 'f');
+/*
+ * The worker's one index: per status and webhook, in next_attempt_at order.
+ * Claims read (p, hook) in id order and (r, hook) up to now; the next retry
+ * is the first (r, hook) entry; retention reads (d, hook) and (f, hook) up
+ * to its cutoff; the health counts are range counts.
+ */
+CREATE INDEX queue_work ON webhook.queue (status, hook_id, next_attempt_at, id);
 
 /* webhooks survive pg_dump; history does not, but ids keep counting */
 SELECT pg_catalog.pg_extension_config_dump('webhook.hook', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook.hook_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('webhook.event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook.queue_id_seq', '');
 
 REVOKE ALL ON webhook.hook, webhook.queue FROM PUBLIC;
-REVOKE ALL ON SEQUENCE webhook.event_id_seq, webhook.hook_id_seq, webhook.queue_id_seq FROM PUBLIC;
+REVOKE ALL ON SEQUENCE webhook.hook_id_seq, webhook.queue_id_seq FROM PUBLIC;
 
 /* ---------------------------------------------------------------------
  * C helpers
@@ -465,9 +470,9 @@ DECLARE
     h webhook.hook := webhook._lookup(name);
     v_id bigint;
 BEGIN
-    INSERT INTO webhook.queue (event_id, hook_id, op, schema_name, table_name)
-    VALUES (pg_catalog.nextval('webhook.event_id_seq'), h.id, 'P', '', '')
-    RETURNING id INTO v_id;
+    v_id := pg_catalog.nextval('webhook.queue_id_seq');
+    INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name)
+    VALUES (v_id, v_id, h.id, 'P', '', '');
     PERFORM webhook._wake();
     RETURN v_id;
 END
@@ -505,7 +510,7 @@ BEGIN
                   DETAIL = 'Only delivered or failed deliveries can be redelivered.';
     END IF;
     UPDATE webhook.queue
-       SET status = 'p', attempts = 0, next_attempt_at = pg_catalog.now(), delivered_at = NULL
+       SET status = 'p', attempts = 0, next_attempt_at = '-infinity', delivered_at = NULL
      WHERE queue.id OPERATOR(pg_catalog.=) delivery_id;
     PERFORM webhook._wake();
 END
@@ -657,10 +662,13 @@ SELECT h.id,
        h.created_at
   FROM webhook.hook h
   LEFT JOIN LATERAL (
-        SELECT pg_catalog.count(*) FILTER (WHERE q.status IN ('p', 's', 'r')) AS pending,
-               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'd') AS delivered,
-               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'f') AS failed
-          FROM webhook.queue q WHERE q.hook_id OPERATOR(pg_catalog.=) h.id) c ON true
+        SELECT (SELECT pg_catalog.count(*) FROM webhook.queue q
+                 WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS pending,
+               (SELECT pg_catalog.count(*) FROM webhook.queue q
+                 WHERE q.status OPERATOR(pg_catalog.=) 'd' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS delivered,
+               (SELECT pg_catalog.count(*) FROM webhook.queue q
+                 WHERE q.status OPERATOR(pg_catalog.=) 'f' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS failed
+        ) c ON true
  WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
 
 COMMENT ON VIEW webhook.webhooks IS 'One row per webhook you own, with its health';
@@ -697,7 +705,7 @@ SELECT q.id,
        q.created_at,
        webhook._status(q.status) AS status,
        q.attempts,
-       CASE WHEN q.status IN ('p', 'r') THEN q.next_attempt_at END AS next_attempt_at,
+       CASE WHEN q.status OPERATOR(pg_catalog.=) 'r' THEN q.next_attempt_at END AS next_attempt_at,
        q.last_attempt_at,
        q.last_status AS response_status,
        q.last_error,
@@ -718,7 +726,7 @@ COMMENT ON COLUMN webhook.deliveries."table" IS 'Name of the changed table';
 COMMENT ON COLUMN webhook.deliveries.created_at IS 'When the change was captured (inside the writing transaction)';
 COMMENT ON COLUMN webhook.deliveries.status IS 'pending, sending, retrying, delivered or failed';
 COMMENT ON COLUMN webhook.deliveries.attempts IS 'Attempts made so far';
-COMMENT ON COLUMN webhook.deliveries.next_attempt_at IS 'When the next attempt is due (pending and retrying only)';
+COMMENT ON COLUMN webhook.deliveries.next_attempt_at IS 'When the next attempt is due (retrying only; pending ones go as soon as they can)';
 COMMENT ON COLUMN webhook.deliveries.last_attempt_at IS 'When the last attempt started';
 COMMENT ON COLUMN webhook.deliveries.response_status IS 'HTTP status of the last response (NULL if none arrived)';
 COMMENT ON COLUMN webhook.deliveries.last_error IS 'Why the last attempt failed: HTTP status or transport error';

@@ -26,6 +26,12 @@ SELECT q.op, q.schema_name, q.table_name
   FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
  WHERE h.name = 'app' ORDER BY q.id;
 
+-- a table moved out of the watched schema is no longer captured
+ALTER TABLE app.a SET SCHEMA public;
+INSERT INTO public.a VALUES (1);
+SELECT count(*) AS events_from_moved_table FROM webhook.queue WHERE table_name = 'a';
+ALTER TABLE public.a SET SCHEMA app;
+
 -- dropping a watched table takes its triggers with it
 DROP TABLE app.b;
 SELECT count(*) AS triggers_on_app_b FROM pg_trigger WHERE tgname LIKE 'webhook%' AND tgrelid::regclass::text = 'app.b';

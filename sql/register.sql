@@ -90,4 +90,14 @@ INSERT INTO misuse VALUES (1);
 DROP TRIGGER misuse ON misuse;
 CREATE TRIGGER misuse AFTER INSERT ON misuse FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture('1');
 INSERT INTO misuse VALUES (1);
+DROP TRIGGER misuse ON misuse;
+-- a trigger forged to post as webhook 1 (which watches orders) queues nothing
+CREATE TRIGGER webhook_1_row AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION webhook.capture('1');
+INSERT INTO misuse VALUES (1);
+CREATE TEMP TABLE temp_misuse (id int);
+CREATE TRIGGER forged AFTER INSERT ON temp_misuse FOR EACH ROW EXECUTE FUNCTION webhook.capture('1');
+INSERT INTO temp_misuse VALUES (1);
+CREATE TRIGGER forged AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION webhook.capture('999');
+INSERT INTO misuse VALUES (2);
+SELECT count(*) AS forged_events FROM webhook.queue;
 DROP TABLE misuse;

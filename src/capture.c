@@ -5,42 +5,314 @@
  *
  * webhook.register installs, for each webhook and watched table, a row-level
  * AFTER INSERT/UPDATE/DELETE trigger and a statement-level AFTER TRUNCATE
- * trigger, both calling webhook.capture('<hook id>').  Each firing inserts
- * one row into webhook.queue, in the writer's transaction, through one
- * prepared plan kept for the life of the backend.  The row is visible to the
- * worker only once the transaction commits, and vanishes with it (or with a
- * rolled-back subtransaction).  The trigger never touches the network and
- * never waits on the worker: it only asks for the worker's latch to be set
- * at commit.
+ * trigger, both calling webhook.capture('<hook id>').  Each firing adds one
+ * row to webhook.queue, in the writer's transaction: the row is visible to
+ * the worker only once the transaction commits, and vanishes with it (or
+ * with a rolled-back subtransaction).  The trigger never touches the network
+ * and never waits on the worker: it only asks for the worker's latch to be
+ * set at commit.
+ *
+ * The writer's path is kept short.  The queue row is formed here and written
+ * with heap_insert plus one index_insert per index, without SPI or the
+ * executor, and without the writer needing any privilege on the queue: the
+ * queue is the extension's, and this is the extension's code.  webhook.queue
+ * must therefore have only plain indexes (no expressions, no predicates).
+ *
+ * Two caches, per backend, both dropped by a relcache callback:
+ *	- the queue's layout (its OID, its sequence, attribute numbers), dropped
+ *	  when the queue's relcache entry is invalidated (DROP EXTENSION, ALTER);
+ *	- per firing trigger: which webhook it serves, whether it really belongs
+ *	  to that webhook, and the schema and table names to report, dropped when
+ *	  the watched relation's relcache entry is invalidated (ALTER TABLE ...
+ *	  RENAME, SET SCHEMA, DROP TRIGGER).
+ * The second cache is also the guard against forged triggers: anyone may
+ * create a trigger that calls webhook.capture('3') on a table of their own,
+ * but it only queues events if webhook 3 watches that table (or a partition
+ * ancestor of it, or its schema).  Otherwise it does nothing.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/detoast.h"
+#include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "webhook.h"
 
 PG_FUNCTION_INFO_V1(webhook_capture);
 
-#define NARGS 7
+/* The queue's layout, looked up once per backend. */
+typedef struct QueueLayout
+{
+	bool		valid;
+	Oid			relid;
+	Oid			seqid;
+	AttrNumber	id,
+				event_id,
+				hook_id,
+				op,
+				schema_name,
+				table_name,
+				created_at,
+				old_row,
+				new_row,
+				changed,
+				status,
+				attempts,
+				next_attempt_at;
+} QueueLayout;
 
-/* INSERT INTO webhook.queue, prepared once per backend */
-static SPIPlanPtr insert_plan = NULL;
+/* What one firing trigger captures for, looked up once per backend. */
+typedef struct CaptureTarget
+{
+	Oid			tgoid;			/* hash key */
+	Oid			relid;			/* the relation the trigger is on */
+	int32		hook_id;
+	bool		belongs;		/* does the webhook watch this relation? */
+	char	   *schema_name;	/* what to report: the watched relation */
+	char	   *table_name;
+} CaptureTarget;
+
+static QueueLayout queue = {false};
+static HTAB *targets = NULL;
+
+/* Drop cached knowledge of a relation (InvalidOid: of all relations). */
+static void
+capture_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS seq;
+	CaptureTarget *t;
+
+	if (relid == InvalidOid || relid == queue.relid)
+		queue.valid = false;
+	if (targets == NULL)
+		return;
+	hash_seq_init(&seq, targets);
+	while ((t = hash_seq_search(&seq)) != NULL)
+	{
+		if (relid == InvalidOid || t->relid == relid)
+		{
+			if (t->schema_name)
+				pfree(t->schema_name);
+			if (t->table_name)
+				pfree(t->table_name);
+			hash_search(targets, &t->tgoid, HASH_REMOVE, NULL);
+		}
+	}
+}
+
+static AttrNumber
+queue_attnum(const char *name)
+{
+	AttrNumber	n = get_attnum(queue.relid, name);
+
+	if (n == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"webhook.queue\" does not exist", name),
+				 errhint("Reinstall the webhook extension.")));
+	return n;
+}
+
+/* Look up the queue's OIDs and attribute numbers, if not known. */
+static void
+load_queue_layout(void)
+{
+	Oid			nsp;
+
+	if (queue.valid)
+		return;
+	nsp = get_namespace_oid("webhook", false);
+	queue.relid = get_relname_relid("queue", nsp);
+	queue.seqid = get_relname_relid("queue_id_seq", nsp);
+	if (!OidIsValid(queue.relid) || !OidIsValid(queue.seqid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"webhook.queue\" does not exist"),
+				 errhint("Reinstall the webhook extension.")));
+	queue.id = queue_attnum("id");
+	queue.event_id = queue_attnum("event_id");
+	queue.hook_id = queue_attnum("hook_id");
+	queue.op = queue_attnum("op");
+	queue.schema_name = queue_attnum("schema_name");
+	queue.table_name = queue_attnum("table_name");
+	queue.created_at = queue_attnum("created_at");
+	queue.old_row = queue_attnum("old_row");
+	queue.new_row = queue_attnum("new_row");
+	queue.changed = queue_attnum("changed");
+	queue.status = queue_attnum("status");
+	queue.attempts = queue_attnum("attempts");
+	queue.next_attempt_at = queue_attnum("next_attempt_at");
+	queue.valid = true;
+}
+
+/* The role that owns webhook.queue; the layout must be loaded. */
+static Oid
+queue_owner(void)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(queue.relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", queue.relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Read webhook hook_id's relation and schema (cold path, once per trigger
+ * per backend).  Runs the query as the owner of webhook.queue, since the
+ * writer may not read the catalog.  Returns false if there is no such
+ * webhook.
+ */
+static bool
+fetch_hook(int32 hook_id, Oid *relation, char **schema_name)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	bool		found = false;
+	bool		isnull;
+
+	load_queue_layout();
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(queue_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = Int32GetDatum(hook_id);
+	if (SPI_execute_with_args("SELECT relation::pg_catalog.oid, schema_name::pg_catalog.text"
+							  " FROM webhook.hook WHERE id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webhook %d", hook_id);
+	if (SPI_processed == 1)
+	{
+		Datum		d;
+		MemoryContext old = MemoryContextSwitchTo(CacheMemoryContext);
+
+		found = true;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		*relation = isnull ? InvalidOid : DatumGetObjectId(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*schema_name = isnull ? NULL : TextDatumGetCString(d);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return found;
+}
+
+/*
+ * Fill in a new cache entry: does webhook hook_id watch rel, directly, as a
+ * partition ancestor, or through its schema?  The names reported are those
+ * of the relation the webhook watches (for a partition, the partitioned
+ * table).
+ */
+static void
+resolve_target(CaptureTarget *t, Relation rel)
+{
+	Oid			watched_rel = InvalidOid;
+	char	   *watched_schema = NULL;
+	List	   *candidates = list_make1_oid(RelationGetRelid(rel));
+	ListCell   *lc;
+	Oid			chosen = InvalidOid;
+
+	if (rel->rd_rel->relispartition)
+		candidates = list_concat(candidates, get_partition_ancestors(RelationGetRelid(rel)));
+
+	if (fetch_hook(t->hook_id, &watched_rel, &watched_schema))
+	{
+		foreach(lc, candidates)
+		{
+			Oid			cand = lfirst_oid(lc);
+
+			if (OidIsValid(watched_rel) && cand == watched_rel)
+				chosen = cand;
+			else if (watched_schema != NULL && !isAnyTempNamespace(get_rel_namespace(cand)))
+			{
+				char	   *nsp = get_namespace_name(get_rel_namespace(cand));
+
+				/* the topmost ancestor in the schema is the one to name */
+				if (nsp != NULL && strcmp(nsp, watched_schema) == 0)
+					chosen = cand;
+			}
+		}
+	}
+	t->belongs = OidIsValid(chosen);
+	if (t->belongs)
+	{
+		t->schema_name = MemoryContextStrdup(CacheMemoryContext,
+											 get_namespace_name(get_rel_namespace(chosen)));
+		t->table_name = MemoryContextStrdup(CacheMemoryContext, get_rel_name(chosen));
+	}
+	if (watched_schema)
+		pfree(watched_schema);
+}
+
+static CaptureTarget *
+target_for(TriggerData *trigdata, int32 hook_id)
+{
+	Oid			tgoid = trigdata->tg_trigger->tgoid;
+	CaptureTarget *t;
+	bool		found;
+
+	if (targets == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(CaptureTarget);
+		ctl.hcxt = CacheMemoryContext;
+		targets = hash_create("webhook capture targets", 64, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(capture_relcache_callback, (Datum) 0);
+	}
+	t = hash_search(targets, &tgoid, HASH_FIND, &found);
+	if (found && t->hook_id == hook_id)
+		return t;
+
+	/* resolve before entering, so that an ERROR leaves no half entry */
+	{
+		CaptureTarget fresh;
+
+		memset(&fresh, 0, sizeof(fresh));
+		fresh.tgoid = tgoid;
+		fresh.relid = RelationGetRelid(trigdata->tg_relation);
+		fresh.hook_id = hook_id;
+		resolve_target(&fresh, trigdata->tg_relation);
+		t = hash_search(targets, &tgoid, HASH_ENTER, &found);
+		*t = fresh;
+	}
+	return t;
+}
 
 /*
  * Are two non-null values of one attribute the same, byte for byte?  An
@@ -65,8 +337,7 @@ same_value(Datum a, Datum b, Form_pg_attribute att)
 
 /*
  * The names of the columns whose values differ between two versions of a
- * row, as a text[] datum, or (Datum) 0 when nothing changed.  Called in the
- * trigger's memory context.
+ * row, as a text[] datum, or (Datum) 0 when nothing changed.
  */
 static Datum
 changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc tupdesc)
@@ -101,50 +372,81 @@ changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc tupdesc)
 static Datum
 row_json(HeapTuple tuple, TupleDesc tupdesc)
 {
-	return DirectFunctionCall1(row_to_json,
-							   heap_copy_tuple_as_datum(tuple, tupdesc));
+	return DirectFunctionCall1(row_to_json, heap_copy_tuple_as_datum(tuple, tupdesc));
 }
 
-/* Prepare the queue insert once; SPI must be connected. */
+/*
+ * Add the index entries for a tuple just inserted into webhook.queue: the
+ * part of ExecInsertIndexTuples a table with only plain indexes needs.
+ */
 static void
-prepare_insert(void)
+insert_index_entries(Relation heap, HeapTuple tup)
 {
-	Oid			argtypes[NARGS] = {INT4OID, CHAROID, TEXTOID, TEXTOID,
-	JSONOID, JSONOID, TEXTARRAYOID};
-	SPIPlanPtr	plan;
+	ResultRelInfo rri;
+	TupleTableSlot *slot;
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
 
-	plan = SPI_prepare("INSERT INTO webhook.queue"
-					   " (event_id, hook_id, op, schema_name, table_name, old_row, new_row, changed)"
-					   " VALUES (pg_catalog.nextval('webhook.event_id_seq'::pg_catalog.regclass),"
-					   " $1, $2, $3, $4, $5, $6, $7)",
-					   NARGS, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	insert_plan = plan;
+	InitResultRelInfo(&rri, heap, 1, NULL, 0);
+	ExecOpenIndices(&rri, false);
+	slot = MakeSingleTupleTableSlot(RelationGetDescr(heap), &TTSOpsHeapTuple);
+	ExecStoreHeapTuple(tup, slot, false);
+	for (int i = 0; i < rri.ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = rri.ri_IndexRelationInfo[i];
+		Relation	index = rri.ri_IndexRelationDescs[i];
+
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("index \"%s\" on webhook.queue is not supported",
+							RelationGetRelationName(index)),
+					 errdetail("The capture trigger maintains only plain indexes on the queue.")));
+		FormIndexDatum(ii, slot, NULL, values, isnull);
+		index_insert(index, values, isnull, &tup->t_self, heap,
+					 ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+					 false, ii);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	ExecCloseIndices(&rri);
 }
 
-/* The role that owns webhook.queue: the trigger writes the queue as it. */
-static Oid
-queue_owner(void)
+/* Write one event into webhook.queue (open, layout loaded). */
+static void
+queue_event(Relation rel, int32 hook_id, Datum schema_name, Datum table_name,
+			char op, Datum old_json, Datum new_json, Datum changed)
 {
-	Oid			nsp = get_namespace_oid("webhook", false);
-	Oid			relid = get_relname_relid("queue", nsp);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 	HeapTuple	tup;
-	Oid			owner;
+	int64		id;
 
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"webhook.queue\" does not exist"),
-				 errhint("Reinstall the webhook extension.")));
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
+	memset(nulls, true, sizeof(bool) * desc->natts);
+
+#define SET(col, value) (values[(col) - 1] = (value), nulls[(col) - 1] = false)
+	id = nextval_internal(queue.seqid, false);
+	SET(queue.id, Int64GetDatum(id));
+	SET(queue.event_id, Int64GetDatum(id));
+	SET(queue.hook_id, Int32GetDatum(hook_id));
+	SET(queue.op, CharGetDatum(op));
+	SET(queue.schema_name, schema_name);
+	SET(queue.table_name, table_name);
+	SET(queue.created_at, TimestampTzGetDatum(GetCurrentTimestamp()));
+	if (old_json)
+		SET(queue.old_row, old_json);
+	if (new_json)
+		SET(queue.new_row, new_json);
+	if (changed)
+		SET(queue.changed, changed);
+	SET(queue.status, CharGetDatum('p'));
+	SET(queue.attempts, Int32GetDatum(0));
+	SET(queue.next_attempt_at, TimestampTzGetDatum(DT_NOBEGIN));
+#undef SET
+
+	tup = heap_form_tuple(desc, values, nulls);
+	heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
+	insert_index_entries(rel, tup);
 }
 
 /*
@@ -156,18 +458,14 @@ webhook_capture(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	tupdesc;
-	Relation	rel;
 	char	   *end;
 	long		hook_id;
 	char		op;
 	HeapTuple	oldtup = NULL;
 	HeapTuple	newtup = NULL;
-	Datum		values[NARGS];
-	char		nulls[NARGS];
 	Datum		changed = (Datum) 0;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			ret;
+	CaptureTarget *t;
+	Relation	queue_rel;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -188,8 +486,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 				 errmsg("webhook.capture() argument \"%s\" is not a webhook id",
 						trigdata->tg_trigger->tgargs[0])));
 
-	rel = trigdata->tg_relation;
-	tupdesc = RelationGetDescr(rel);
+	tupdesc = RelationGetDescr(trigdata->tg_relation);
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 	{
@@ -215,9 +512,6 @@ webhook_capture(PG_FUNCTION_ARGS)
 			op = 'U';
 			oldtup = trigdata->tg_trigtuple;
 			newtup = trigdata->tg_newtuple;
-			changed = changed_columns(oldtup, newtup, tupdesc);
-			if (changed == (Datum) 0)
-				return PointerGetDatum(NULL);	/* nothing changed: no event */
 		}
 		else
 		{
@@ -226,44 +520,36 @@ webhook_capture(PG_FUNCTION_ARGS)
 		}
 	}
 
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int32GetDatum((int32) hook_id);
-	values[1] = CharGetDatum(op);
-	values[2] = CStringGetTextDatum(get_namespace_name(RelationGetNamespace(rel)));
-	values[3] = CStringGetTextDatum(RelationGetRelationName(rel));
-	if (oldtup)
-		values[4] = row_json(oldtup, tupdesc);
-	else
-		nulls[4] = 'n';
-	if (newtup)
-		values[5] = row_json(newtup, tupdesc);
-	else
-		nulls[5] = 'n';
-	values[6] = changed;
-	if (changed == (Datum) 0)
-		nulls[6] = 'n';
+	if (op == 'U')
+	{
+		changed = changed_columns(oldtup, newtup, tupdesc);
+		if (changed == (Datum) 0)
+			return PointerGetDatum(NULL);	/* nothing changed: no event */
+	}
 
 	/*
-	 * The writer need not have any privilege on the queue: write it as its
-	 * owner, in a restricted operation, as a SECURITY DEFINER function would.
+	 * Lock the queue first: taking the lock processes pending invalidations,
+	 * which may drop cache entries, so look up the target only afterwards
+	 * and copy what it says at once.
 	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(queue_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	load_queue_layout();
+	queue_rel = table_open(queue.relid, RowExclusiveLock);
+	load_queue_layout();
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (insert_plan == NULL)
-		prepare_insert();
-	ret = SPI_execute_plan(insert_plan, values, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not queue webhook event: %s", SPI_result_code_string(ret));
-	SPI_finish();
+	/* a trigger its webhook does not watch queues nothing (see header) */
+	t = target_for(trigdata, (int32) hook_id);
+	if (t->belongs)
+	{
+		Datum		schema_name = CStringGetTextDatum(t->schema_name);
+		Datum		table_name = CStringGetTextDatum(t->table_name);
 
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-
-	webhook_request_wake();
+		queue_event(queue_rel, (int32) hook_id, schema_name, table_name, op,
+					oldtup ? row_json(oldtup, tupdesc) : (Datum) 0,
+					newtup ? row_json(newtup, tupdesc) : (Datum) 0,
+					changed);
+		webhook_request_wake();
+	}
+	table_close(queue_rel, NoLock);
 
 	return PointerGetDatum(NULL);
 }

@@ -10,8 +10,8 @@
  * resolves to loopback, and so on.  Loopback, private, link-local (which
  * holds the cloud metadata address 169.254.169.254), CGNAT, multicast,
  * reserved and unspecified addresses are refused unless they fall in one of
- * the networks of webhook.allowed_networks.  IPv4-mapped and NAT64 IPv6
- * addresses are judged by the IPv4 address they carry.
+ * the networks of webhook.allowed_networks.  IPv4-mapped, IPv4-compatible,
+ * NAT64 and 6to4 IPv6 addresses are judged by the IPv4 address they carry.
  *
  * Nothing here allocates or raises errors: the checks run inside a libcurl
  * callback.
@@ -54,6 +54,7 @@ static const Range blocked[] = {
 	{AF_INET6, V6(0xfe, 0x80), 10}, /* link-local */
 	{AF_INET6, V6(0xfe, 0xc0), 10}, /* site-local (deprecated) */
 	{AF_INET6, V6(0xff), 8},	/* multicast */
+	{AF_INET6, V6(0, 0x64, 0xff, 0x9b, 0, 1), 48},	/* local-use NAT64 */
 };
 
 static bool
@@ -190,12 +191,23 @@ webhook_address_allowed(const struct sockaddr *sa, const WebhookNetwork *allowed
 	{
 		static const uint8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 		static const uint8 nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+		static const uint8 compat[12] = {0};
 		const uint8 *a6 = (const uint8 *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+		bool		v4_inside = memcmp(a6, mapped, 12) == 0 || memcmp(a6, nat64, 12) == 0;
 
-		if (memcmp(a6, mapped, 12) == 0 || memcmp(a6, nat64, 12) == 0)
+		/* ::a.b.c.d (IPv4-compatible), but not :: and ::1 themselves */
+		if (memcmp(a6, compat, 12) == 0 && (a6[12] | a6[13] | a6[14]) != 0)
+			v4_inside = true;
+		if (v4_inside)
 		{
 			family = AF_INET;
 			memcpy(addr, a6 + 12, 4);
+		}
+		else if (a6[0] == 0x20 && a6[1] == 0x02)
+		{
+			/* 6to4, 2002:aabb:ccdd::/48 carries a.b.c.d */
+			family = AF_INET;
+			memcpy(addr, a6 + 2, 4);
 		}
 		else
 		{

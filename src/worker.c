@@ -77,6 +77,7 @@
 /* rows removed per retention pass */
 #define PURGE_BATCH 10000
 /* bounds on a receiver's Retry-After */
+#define MIN_RETRY_AFTER_S 1
 #define MAX_RETRY_AFTER_S (24 * 3600)
 
 /* A claimed delivery, in its own memory context. */
@@ -136,6 +137,7 @@ static SPIPlanPtr recover_plan;
 static SPIPlanPtr next_retry_plan;
 static SPIPlanPtr purge_plan;
 static SPIPlanPtr disable_plan;
+static SPIPlanPtr active_plan;
 
 /*
  * Parse a retry schedule such as "5s,5min,30min,2h" into malloc'd delays in
@@ -257,29 +259,33 @@ prepare_plans(void)
 		claim_plan = prepare(
 			"WITH hooks AS MATERIALIZED ("
 			"  SELECT h.id, h.name, h.url, h.secret, h.headers, h.timeout, h.max_attempts, h.token, h.fifo,"
-			"         CASE WHEN NOT h.fifo THEN $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0)"
-			"              WHEN f.n IS NULL THEN 1 ELSE 0 END AS room"
+			"         GREATEST(CASE WHEN NOT h.fifo THEN $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0)"
+			"                       WHEN f.n IS NULL THEN 1 ELSE 0 END, 0) AS room"
 			"    FROM webhook.hook h"
 			"    LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS f(hook_id, n)"
 			"      ON f.hook_id OPERATOR(pg_catalog.=) h.id"
 			"   WHERE h.state OPERATOR(pg_catalog.=) 'active'"
 			"), picked AS ("
 			"  SELECT c.id FROM hooks CROSS JOIN LATERAL ("
-			"      SELECT q.id, q.next_attempt_at FROM webhook.queue q"
-			"       WHERE q.hook_id OPERATOR(pg_catalog.=) hooks.id"
-			"         AND q.status IN ('p', 'r')"
-			"         AND (hooks.fifo OR q.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
-			"       ORDER BY q.id"
-			"       LIMIT GREATEST(hooks.room, 0)"
-			"       FOR UPDATE SKIP LOCKED) c"
+			"      SELECT u.id, u.next_attempt_at FROM ("
+			"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q"
+			"          WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id"
+			"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)"
+			"        UNION ALL"
+			"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q"
+			"          WHERE q.status OPERATOR(pg_catalog.=) 'r' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id"
+			"            AND (hooks.fifo OR q.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
+			"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)"
+			"      ) u ORDER BY u.id LIMIT hooks.room) c"
 			"   WHERE c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
 			"   LIMIT $4"
 			")"
 			" UPDATE webhook.queue q"
 			"    SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
-			"        last_attempt_at = pg_catalog.now()"
+			"        last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
 			"   FROM picked, hooks"
 			"  WHERE q.id OPERATOR(pg_catalog.=) picked.id"
+			"    AND q.status IN ('p', 'r')"
 			"    AND hooks.id OPERATOR(pg_catalog.=) q.hook_id"
 			" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret,"
 			"   ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value"
@@ -294,16 +300,28 @@ prepare_plans(void)
 		Oid			types[7] = {INT8ARRAYOID, CHARARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
 
+		/*
+		 * status p is a delivery handed back unsent (its webhook was paused
+		 * or removed meanwhile): the attempt is not counted.
+		 */
 		record_plan = prepare(
 			"UPDATE webhook.queue q"
-			"   SET status = r.status, last_status = r.http_status, last_error = r.error,"
-			"       response_body = r.body,"
-			"       next_attempt_at = COALESCE(r.next_at, q.next_attempt_at),"
-			"       delivered_at = r.delivered_at"
+			"   SET status = r.status,"
+			"       attempts = CASE WHEN r.status OPERATOR(pg_catalog.=) 'p'"
+			"                  THEN q.attempts OPERATOR(pg_catalog.-) 1 ELSE q.attempts END,"
+			"       last_status = CASE WHEN r.status OPERATOR(pg_catalog.=) 'p'"
+			"                     THEN q.last_status ELSE r.http_status END,"
+			"       last_error = CASE WHEN r.status OPERATOR(pg_catalog.=) 'p'"
+			"                    THEN q.last_error ELSE r.error END,"
+			"       response_body = CASE WHEN r.status OPERATOR(pg_catalog.=) 'p'"
+			"                       THEN q.response_body ELSE r.body END,"
+			"       next_attempt_at = CASE r.status WHEN 'r' THEN r.next_at"
+			"                         WHEN 'p' THEN '-infinity' ELSE r.at END,"
+			"       delivered_at = CASE WHEN r.status OPERATOR(pg_catalog.=) 'd' THEN r.at END"
 			"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
 			"                 pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
 			"                 pg_catalog.unnest($7))"
-			"       AS r(id, status, http_status, error, body, next_at, delivered_at)"
+			"       AS r(id, status, http_status, error, body, next_at, at)"
 			" WHERE q.id OPERATOR(pg_catalog.=) r.id AND q.status OPERATOR(pg_catalog.=) 's'",
 			7, types);
 	}
@@ -336,20 +354,28 @@ prepare_plans(void)
 		" WHERE status OPERATOR(pg_catalog.=) 's'",
 		0, NULL);
 	next_retry_plan = prepare(
-		"SELECT pg_catalog.min(next_attempt_at) FROM webhook.queue"
-		" WHERE status OPERATOR(pg_catalog.=) 'r'"
-		"   AND next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()",
+		"SELECT pg_catalog.min(n.at) FROM webhook.hook h CROSS JOIN LATERAL ("
+		"  SELECT q.next_attempt_at AS at FROM webhook.queue q"
+		"   WHERE q.status OPERATOR(pg_catalog.=) 'r' AND q.hook_id OPERATOR(pg_catalog.=) h.id"
+		"     AND q.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
+		"   ORDER BY q.next_attempt_at LIMIT 1) n"
+		" WHERE h.state OPERATOR(pg_catalog.=) 'active'",
+		0, NULL);
+	active_plan = prepare(
+		"SELECT id FROM webhook.hook WHERE state OPERATOR(pg_catalog.=) 'active'",
 		0, NULL);
 	{
 		Oid			types[2] = {INT4OID, INT4OID};
 
 		purge_plan = prepare(
 			"DELETE FROM webhook.queue WHERE id IN ("
-			"  SELECT id FROM webhook.queue"
-			"   WHERE status IN ('d', 'f')"
-			"     AND last_attempt_at OPERATOR(pg_catalog.<)"
-			"         (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
-			"   LIMIT $2)",
+			"  SELECT old.id FROM webhook.hook h CROSS JOIN LATERAL ("
+			"    SELECT q.id FROM webhook.queue q"
+			"     WHERE q.status IN ('d', 'f') AND q.hook_id OPERATOR(pg_catalog.=) h.id"
+			"       AND q.next_attempt_at OPERATOR(pg_catalog.<)"
+			"           (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
+			"     LIMIT $2) old"
+			"  LIMIT $2)",
 			2, types);
 	}
 	{
@@ -396,6 +422,7 @@ end_work(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	pgstat_report_stat(false);	/* so that autovacuum sees the churn */
 	pgstat_report_activity(STATE_IDLE, NULL);
 	MemoryContextSwitchTo(loop_cxt);
 }
@@ -482,11 +509,21 @@ retry_delay_ms(int attempts, int retry_after_s)
 	double		delay;
 
 	if (retry_after_s >= 0)
-		return (int64) Min(retry_after_s, MAX_RETRY_AFTER_S) * 1000;
+		return (int64) Max(Min(retry_after_s, MAX_RETRY_AFTER_S), MIN_RETRY_AFTER_S) * 1000;
 	delay = schedule_ms[Min(attempts, schedule_len) - 1];
 	/* +-10% jitter so that retries of a burst spread out */
 	delay *= 0.9 + 0.2 * pg_prng_double(&pg_global_prng_state);
 	return (int64) delay;
+}
+
+/* Drop a delivery from the worker's memory, once its outcome is known. */
+static void
+forget(HookSlot *slot, Delivery *d)
+{
+	slot->held--;
+	total_held--;
+	webhook_http_release(&d->req);
+	MemoryContextDelete(d->cxt);
 }
 
 /* Turn a finished request into an outcome to record. */
@@ -545,10 +582,40 @@ finish(Delivery *d)
 	MemoryContextSwitchTo(old);
 
 	slot->sending--;
-	slot->held--;
-	total_held--;
-	webhook_http_release(req);
-	MemoryContextDelete(d->cxt);
+	forget(slot, d);
+}
+
+/*
+ * Hand back a delivery that waited in a window but was never sent, because
+ * its webhook is no longer active: its row goes back to pending, the
+ * attempt uncounted.
+ */
+static void
+release_unsent(HookSlot *slot, Delivery *d)
+{
+	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
+	Outcome    *o = palloc0(sizeof(Outcome));
+
+	o->id = d->req.delivery_id;
+	o->hook_id = d->req.hook_id;
+	o->extension = d->req.extension;
+	o->at = GetCurrentTimestamp();
+	o->status = 'p';
+	outcomes = lappend(outcomes, o);
+	MemoryContextSwitchTo(old);
+	forget(slot, d);
+}
+
+/* Append a header line to a request's list; false if out of memory. */
+static bool
+add_header(WebhookRequest *req, const char *line)
+{
+	struct curl_slist *h = curl_slist_append(req->headers, line);
+
+	if (h == NULL)
+		return false;
+	req->headers = h;
+	return true;
 }
 
 /* Sign and hand to libcurl as many waiting deliveries as connections allow. */
@@ -572,19 +639,20 @@ start_waiting(void)
 			int64		ts = (int64) time(NULL);
 			char	   *sig = webhook_signature(d->key, d->keylen, d->msg_id, ts,
 												d->req.body, d->req.bodylen);
-			struct curl_slist *h = NULL;
+			bool		ok;
 
-			h = curl_slist_append(h, "Content-Type: application/json");
-			h = curl_slist_append(h, psprintf("webhook-id: %s", d->msg_id));
-			h = curl_slist_append(h, psprintf("webhook-timestamp: " INT64_FORMAT, ts));
-			h = curl_slist_append(h, psprintf("webhook-signature: %s", sig));
-			for (int i = 0; i < d->nheaders; i++)
-				h = curl_slist_append(h, d->header_lines[i]);
-			h = curl_slist_append(h, "Expect:");
+			ok = add_header(&d->req, "Content-Type: application/json") &&
+				add_header(&d->req, psprintf("webhook-id: %s", d->msg_id)) &&
+				add_header(&d->req, psprintf("webhook-timestamp: " INT64_FORMAT, ts)) &&
+				add_header(&d->req, psprintf("webhook-signature: %s", sig)) &&
+				add_header(&d->req, "Expect:");
+			for (int i = 0; ok && i < d->nheaders; i++)
+				ok = add_header(&d->req, d->header_lines[i]);
 			MemoryContextSwitchTo(old);
-			if (h == NULL)
-				elog(ERROR, "out of memory building request headers");
-			d->req.headers = h;
+			if (!ok)
+				ereport(ERROR,
+						(errcode(ERRCODE_OUT_OF_MEMORY),
+						 errmsg("out of memory building request headers")));
 			webhook_http_submit(&d->req);
 			slot->sending++;
 		}
@@ -660,9 +728,12 @@ discard_fresh(void)
 static void
 admit_fresh(void)
 {
+	List	   *admitted = fresh;
 	ListCell   *lc;
 
-	foreach(lc, fresh)
+	/* from here on the deliveries belong to their windows, not to fresh */
+	fresh = NIL;
+	foreach(lc, admitted)
 	{
 		Delivery   *d = lfirst(lc);
 		HookSlot   *slot = slot_for(d->req.hook_id);
@@ -685,6 +756,7 @@ admit_fresh(void)
 		{
 			strlcpy(d->req.errbuf, error, sizeof(d->req.errbuf));
 			d->req.code = CURLE_URL_MALFORMAT;
+			d->req.attempts = d->req.max_attempts;	/* will not get better */
 			finish(d);
 		}
 		else
@@ -693,8 +765,39 @@ admit_fresh(void)
 			dlist_push_tail(&slot->waiting, &d->req.node);
 		}
 	}
-	list_free(fresh);
-	fresh = NIL;
+	list_free(admitted);
+}
+
+/*
+ * Hand back what waits in the windows of webhooks that are no longer active
+ * (paused, disabled or removed since the claim).  In a claim transaction.
+ */
+static void
+release_inactive(void)
+{
+	HASH_SEQ_STATUS seq;
+	HookSlot   *slot;
+	List	   *active = NIL;
+
+	if (SPI_execute_plan(active_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read active webhooks");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		active = lappend_int(active,
+							 DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														 SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
+		if (dlist_is_empty(&slot->waiting) || list_member_int(active, slot->hook_id))
+			continue;
+		while (!dlist_is_empty(&slot->waiting))
+			release_unsent(slot, dlist_container(Delivery, req.node,
+												 dlist_pop_head_node(&slot->waiting)));
+	}
 }
 
 typedef struct ClaimedRow
@@ -752,6 +855,8 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 							SPI_processed)));
 		*recovered = true;
 	}
+
+	release_inactive();
 
 	ids = palloc(sizeof(Datum) * (hash_get_num_entries(slots) + 1));
 	counts = palloc(sizeof(Datum) * (hash_get_num_entries(slots) + 1));
@@ -853,8 +958,11 @@ record(void)
 		nexts[k] = TimestampTzGetDatum(o->next_at);
 		nexts_null[k] = o->status != 'r';
 		dones[k] = TimestampTzGetDatum(o->at);
-		dones_null[k] = o->status != 'd';
+		dones_null[k] = false;
 		k++;
+
+		if (o->status == 'p')
+			continue;			/* handed back unsent: no news of the webhook */
 
 		for (int i = 0; i < nhealth; i++)
 			if (health[i].hook_id == o->hook_id)
@@ -1078,6 +1186,7 @@ webhook_worker_main(Datum main_arg)
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
+	pqsignal(SIGINT, SIG_IGN);	/* a cancel would only cost a restart */
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(webhook_database_name, NULL, 0);
@@ -1085,6 +1194,13 @@ webhook_worker_main(Datum main_arg)
 
 	/* the worker's own statements resolve nothing through a user's path */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	/* nor inherits settings meant for sessions */
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	/* a lost commit only means a resend, which at-least-once allows */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "webhook worker loop",
@@ -1146,7 +1262,8 @@ webhook_worker_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		if ((next_retry != 0 && now >= next_retry) || now >= next_look)
 			work_due = true;
-		if (work_due)
+		/* not while outcomes wait to be recorded: fifo order depends on them */
+		if (work_due && outcomes == NIL)
 			guarded_claim();
 		if (present && now >= next_purge)
 			guarded_purge(now);
