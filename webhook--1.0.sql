@@ -160,13 +160,25 @@ END
 $$;
 COMMENT ON FUNCTION webhook._lookup(text) IS 'Internal: the webhook of that name visible to the caller';
 
-/* install the capture triggers of hook h on table rel */
-CREATE FUNCTION webhook._attach(h webhook.hook, rel regclass) RETURNS void
+/*
+ * Install the capture triggers of hook h on table rel, if its owner may see
+ * every row of rel (SELECT, and no row security it is subject to); returns
+ * whether it did.  A webhook never sends what its owner could not read.
+ */
+CREATE FUNCTION webhook._attach(h webhook.hook, rel regclass) RETURNS boolean
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     row_events text[];
 BEGIN
+    IF NOT pg_catalog.has_table_privilege(h.owner, rel, 'SELECT')
+       OR (EXISTS (SELECT FROM pg_catalog.pg_class c
+                    WHERE c.oid OPERATOR(pg_catalog.=) rel AND c.relrowsecurity)
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+                            WHERE r.oid OPERATOR(pg_catalog.=) h.owner
+                              AND (r.rolsuper OR r.rolbypassrls))) THEN
+        RETURN false;
+    END IF;
     SELECT pg_catalog.array_agg(pg_catalog.upper(e))
       INTO row_events
       FROM pg_catalog.unnest(h.events) AS e
@@ -182,6 +194,7 @@ BEGIN
             'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
             'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', rel, h.id);
     END IF;
+    RETURN true;
 END
 $$;
 COMMENT ON FUNCTION webhook._attach(webhook.hook, regclass) IS 'Internal: create the capture triggers of a webhook on a table';
@@ -404,7 +417,12 @@ BEGIN
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
 
     IF p_relation IS NOT NULL THEN
-        PERFORM webhook._attach(h, p_relation);
+        IF NOT webhook._attach(h, p_relation) THEN
+            RAISE EXCEPTION 'webhook owner % cannot read every row of table %', v_owner, p_relation
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'The table has row-level security, which a webhook would bypass.',
+                      HINT = 'Register as a role with BYPASSRLS, or watch a table without row security.';
+        END IF;
     ELSE
         FOR t IN
             SELECT c.oid::regclass AS rel
@@ -412,7 +430,10 @@ BEGIN
              WHERE n.nspname OPERATOR(pg_catalog.=) p_schema AND webhook._watchable(c.oid)
              ORDER BY c.oid
         LOOP
-            PERFORM webhook._attach(h, t.rel);
+            IF NOT webhook._attach(h, t.rel) THEN
+                RAISE NOTICE 'webhook "%" does not watch table %: its owner % cannot read every row of it',
+                    h.name, t.rel, v_owner;
+            END IF;
         END LOOP;
     END IF;
     RETURN h.id;
@@ -558,7 +579,10 @@ BEGIN
                                   AND tg.tgname IN ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_row',
                                                     'webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate'))
         LOOP
-            PERFORM webhook._attach(h, c.objid::regclass);
+            IF NOT webhook._attach(h, c.objid::regclass) THEN
+                RAISE NOTICE 'webhook "%" does not watch table %: its owner % cannot read every row of it',
+                    h.name, c.objid::regclass, h.owner;
+            END IF;
         END LOOP;
     END LOOP;
 END

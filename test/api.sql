@@ -1,6 +1,6 @@
 -- API surface, SQLSTATEs and privileges.  Runs in one transaction, rolled back.
 BEGIN;
-SELECT plan(61);
+SELECT plan(65);
 
 -- the SQL surface SPEC.md names
 SELECT has_function('webhook', 'register',
@@ -114,6 +114,28 @@ SET ROLE wt_bob;
 SELECT is((SELECT count(*) FROM webhook.webhooks), 0::bigint, 'bob sees none');
 SELECT throws_ok($$SELECT webhook.unregister('alice')$$, '42704', NULL, 'bob cannot unregister alice''s');
 RESET ROLE;
+
+-- a webhook never watches what its owner cannot read
+CREATE SCHEMA wt_sch;
+CREATE TABLE wt_sch.readable (id int);
+CREATE TABLE wt_sch.unreadable (id int);
+CREATE TABLE wt_rls (id int);
+ALTER TABLE wt_rls ENABLE ROW LEVEL SECURITY;
+GRANT USAGE ON SCHEMA wt_sch TO wt_alice;
+GRANT SELECT ON wt_sch.readable, wt_rls TO wt_alice;
+SET ROLE wt_alice;
+SELECT lives_ok($$SELECT webhook.register('alice-schema', 'https://example.com/', schema => 'wt_sch')$$,
+                'a schema webhook registers');
+SELECT throws_ok($$SELECT webhook.register('alice-rls', 'https://example.com/', 'wt_rls')$$,
+                 '42501', NULL, 'a table with row security is refused');
+RESET ROLE;
+CREATE TABLE wt_sch.later_unreadable (id int);
+SELECT is((SELECT array_agg(t.tgrelid::regclass::text ORDER BY t.tgrelid::regclass::text)
+             FROM pg_trigger t JOIN webhook.hook h ON t.tgname = 'webhook_' || h.id || '_row'
+            WHERE h.name = 'alice-schema'),
+          '{wt_sch.readable}', 'only the tables its owner can read are watched');
+SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'wt_sch.later_unreadable'::regclass),
+          0::bigint, 'a new table its owner cannot read is not watched');
 
 -- a hostile search_path does not reach the API or the trigger
 CREATE SCHEMA wt_evil;
