@@ -64,6 +64,7 @@ CREATE TABLE webhook.queue (
     old_row             json,
     new_row             json,
     changed             text[],
+    truncated           boolean NOT NULL DEFAULT false,
     status              "char" NOT NULL DEFAULT 'p',
     attempts            integer NOT NULL DEFAULT 0,
     next_attempt_at     timestamptz NOT NULL DEFAULT '-infinity',
@@ -633,27 +634,34 @@ AS $$
 $$;
 COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery status';
 
-CREATE FUNCTION webhook._body(q webhook.queue, webhook_name text) RETURNS json
+/*
+ * The body, as compact JSON text in SPEC order: type, timestamp, data
+ * (event_id, webhook, schema, table, operation, new, old, changed for
+ * updates, truncated when the rows were too large to send).
+ */
+CREATE FUNCTION webhook._body(q webhook.queue, webhook_name text) RETURNS text
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.json_build_object(
-        'type', webhook._event_type(q.op),
-        'timestamp', pg_catalog.to_char(pg_catalog.timezone('UTC', q.created_at),
-                                        'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'data', CASE q.op
-            WHEN 'P' THEN pg_catalog.json_build_object(
-                'event_id', q.event_id, 'webhook', webhook_name)
-            WHEN 'U' THEN pg_catalog.json_build_object(
-                'event_id', q.event_id, 'webhook', webhook_name,
-                'schema', q.schema_name, 'table', q.table_name, 'operation', 'UPDATE',
-                'new', q.new_row, 'old', q.old_row, 'changed', q.changed)
-            ELSE pg_catalog.json_build_object(
-                'event_id', q.event_id, 'webhook', webhook_name,
-                'schema', q.schema_name, 'table', q.table_name,
-                'operation', CASE q.op WHEN 'I' THEN 'INSERT' WHEN 'D' THEN 'DELETE'
-                                       ELSE 'TRUNCATE' END,
-                'new', q.new_row, 'old', q.old_row)
-            END)
+    SELECT '{"type":"' OPERATOR(pg_catalog.||) webhook._event_type(q.op)
+        OPERATOR(pg_catalog.||) '","timestamp":"'
+        OPERATOR(pg_catalog.||) pg_catalog.to_char(pg_catalog.timezone('UTC', q.created_at),
+                                                   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        OPERATOR(pg_catalog.||) '","data":{"event_id":' OPERATOR(pg_catalog.||) q.event_id
+        OPERATOR(pg_catalog.||) ',"webhook":' OPERATOR(pg_catalog.||) pg_catalog.to_json(webhook_name)::text
+        OPERATOR(pg_catalog.||) CASE WHEN q.op OPERATOR(pg_catalog.=) 'P' THEN '' ELSE
+               ',"schema":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.schema_name)::text
+            OPERATOR(pg_catalog.||) ',"table":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.table_name)::text
+            OPERATOR(pg_catalog.||) ',"operation":"'
+            OPERATOR(pg_catalog.||) CASE q.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE'
+                                              WHEN 'D' THEN 'DELETE' ELSE 'TRUNCATE' END
+            OPERATOR(pg_catalog.||) '","new":' OPERATOR(pg_catalog.||) COALESCE(q.new_row::text, 'null')
+            OPERATOR(pg_catalog.||) ',"old":' OPERATOR(pg_catalog.||) COALESCE(q.old_row::text, 'null')
+            OPERATOR(pg_catalog.||) CASE WHEN q.op OPERATOR(pg_catalog.=) 'U'
+                   THEN ',"changed":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.changed)::text
+                   ELSE '' END
+            OPERATOR(pg_catalog.||) CASE WHEN q.truncated THEN ',"truncated":true' ELSE '' END
+        END
+        OPERATOR(pg_catalog.||) '}}'
 $$;
 COMMENT ON FUNCTION webhook._body(webhook.queue, text) IS
     'Internal: the JSON body POSTed for a queued event';

@@ -36,9 +36,9 @@ SELECT op, schema_name, table_name, old_row, new_row, changed, status, attempts
 -- the bodies the worker will send (timestamp and ids vary run to run)
 SELECT (webhook._body(q, 'items')::jsonb - 'timestamp') #- '{data,event_id}' AS body
   FROM webhook.queue q WHERE hook_id = :items_id ORDER BY id;
-SELECT bool_and(webhook._body(q, 'items')->>'timestamp'
+SELECT bool_and(webhook._body(q, 'items')::json->>'timestamp'
                 ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$') AS timestamps_ok,
-       bool_and((webhook._body(q, 'items')->'data'->>'event_id')::bigint = q.event_id) AS ids_ok
+       bool_and((webhook._body(q, 'items')::json->'data'->>'event_id')::bigint = q.event_id) AS ids_ok
   FROM webhook.queue q WHERE hook_id = :items_id;
 SELECT event_type, schema, "table", status, attempts
   FROM webhook.deliveries WHERE webhook = 'items' ORDER BY id;
@@ -62,6 +62,18 @@ SELECT count(*) FROM webhook.queue;
 RESET ROLE;
 SELECT count(*) AS queued FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
  WHERE q.new_row->>'id' = '11';
+
+-- rows too large to send go thin: the key columns and "truncated": true
+SET webhook.max_payload_size = '1kB';
+INSERT INTO items (id, name) VALUES (12, repeat('x', 5000));
+UPDATE items SET name = repeat('y', 5000) WHERE id = 12;
+CREATE TABLE keyless (note text);
+SELECT webhook.register('keyless', 'http://127.0.0.1:9/keyless', 'keyless') > 0 AS registered;
+INSERT INTO keyless VALUES (repeat('z', 5000));
+RESET webhook.max_payload_size;
+SELECT q.op, q.truncated, q.old_row, q.new_row, q.changed,
+       (webhook._body(q, 'items')::jsonb->'data'->'truncated') AS body_says
+  FROM webhook.queue q WHERE q.truncated ORDER BY q.id;
 
 -- ping queues a test event; redeliver only takes finished deliveries
 SELECT webhook.ping('items') > 0 AS pinged;

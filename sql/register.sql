@@ -69,7 +69,7 @@ SELECT name, url, watches, events, state, pending, delivered, failed, timeout, m
   FROM webhook.webhooks ORDER BY name;
 
 -- the triggers each webhook installed: row events and truncate apart
-SELECT t.tgname, pg_get_triggerdef(t.oid) AS definition
+SELECT regexp_replace(pg_get_triggerdef(t.oid), '[0-9]+', 'N', 'g') AS definition
   FROM pg_trigger t WHERE t.tgrelid = 'orders'::regclass ORDER BY t.tgname;
 
 -- the Standard Webhooks reference vector

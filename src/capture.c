@@ -35,6 +35,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/detoast.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -55,6 +56,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -81,6 +83,7 @@ typedef struct QueueLayout
 				old_row,
 				new_row,
 				changed,
+				truncated,
 				status,
 				attempts,
 				next_attempt_at;
@@ -164,6 +167,7 @@ load_queue_layout(void)
 	queue.old_row = queue_attnum("old_row");
 	queue.new_row = queue_attnum("new_row");
 	queue.changed = queue_attnum("changed");
+	queue.truncated = queue_attnum("truncated");
 	queue.status = queue_attnum("status");
 	queue.attempts = queue_attnum("attempts");
 	queue.next_attempt_at = queue_attnum("next_attempt_at");
@@ -376,6 +380,91 @@ row_json(HeapTuple tuple, TupleDesc tupdesc)
 }
 
 /*
+ * Roughly how many bytes a row's values take, without detoasting them: the
+ * JSON text is at least about this long.
+ */
+static Size
+row_raw_size(HeapTuple tuple, TupleDesc tupdesc)
+{
+	Size		total = 0;
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		bool		isnull;
+		Datum		v;
+
+		if (att->attisdropped)
+			continue;
+		v = heap_getattr(tuple, i + 1, tupdesc, &isnull);
+		if (isnull)
+			continue;
+		if (att->attlen == -1)
+			total += toast_raw_datum_size(v);
+		else if (att->attlen > 0)
+			total += att->attlen;
+		else
+			total += strlen(DatumGetCString(v));
+	}
+	return total;
+}
+
+/*
+ * The thin form of a row too large to send: a JSON object of its replica
+ * identity (by default primary key) columns, or NULL if it has none.
+ */
+static Datum
+row_key_json(HeapTuple tuple, Relation rel)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	StringInfoData buf;
+	int			x = -1;
+	bool		first = true;
+
+	if (bms_is_empty(keys))
+		return (Datum) 0;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	while ((x = bms_next_member(keys, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+		Form_pg_attribute att;
+		bool		isnull;
+		Datum		v;
+
+		if (attno <= 0)
+			continue;
+		att = TupleDescAttr(tupdesc, attno - 1);
+		v = heap_getattr(tuple, attno, tupdesc, &isnull);
+		if (!first)
+			appendStringInfoChar(&buf, ',');
+		first = false;
+		escape_json(&buf, NameStr(att->attname));
+		appendStringInfoChar(&buf, ':');
+		if (isnull)
+			appendStringInfoString(&buf, "null");
+		else
+		{
+			Oid			typoutput;
+			bool		varlena;
+			char	   *out;
+
+			getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+			out = OidOutputFunctionCall(typoutput, v);
+			if ((att->atttypid == INT2OID || att->atttypid == INT4OID ||
+				 att->atttypid == INT8OID || att->atttypid == NUMERICOID) &&
+				strspn(out, "-0123456789.") == strlen(out))
+				appendStringInfoString(&buf, out);
+			else
+				escape_json(&buf, out);
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
  * Add the index entries for a tuple just inserted into webhook.queue: the
  * part of ExecInsertIndexTuples a table with only plain indexes needs.
  */
@@ -414,7 +503,7 @@ insert_index_entries(Relation heap, HeapTuple tup)
 /* Write one event into webhook.queue (open, layout loaded). */
 static void
 queue_event(Relation rel, int32 hook_id, Datum schema_name, Datum table_name,
-			char op, Datum old_json, Datum new_json, Datum changed)
+			char op, Datum old_json, Datum new_json, Datum changed, bool truncated)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
@@ -439,6 +528,7 @@ queue_event(Relation rel, int32 hook_id, Datum schema_name, Datum table_name,
 		SET(queue.new_row, new_json);
 	if (changed)
 		SET(queue.changed, changed);
+	SET(queue.truncated, BoolGetDatum(truncated));
 	SET(queue.status, CharGetDatum('p'));
 	SET(queue.attempts, Int32GetDatum(0));
 	SET(queue.next_attempt_at, TimestampTzGetDatum(DT_NOBEGIN));
@@ -542,11 +632,32 @@ webhook_capture(PG_FUNCTION_ARGS)
 	{
 		Datum		schema_name = CStringGetTextDatum(t->schema_name);
 		Datum		table_name = CStringGetTextDatum(t->table_name);
+		Datum		old_json = (Datum) 0;
+		Datum		new_json = (Datum) 0;
+		Size		limit = (Size) webhook_max_payload_size;
+		bool		truncated;
 
+		/*
+		 * Rows too large to send are sent thin, as their key columns and a
+		 * truncated flag, and never serialised whole: the writer's statement
+		 * must not fail, or run out of memory, because a row is huge.
+		 */
+		truncated = (oldtup ? row_raw_size(oldtup, tupdesc) : 0) +
+			(newtup ? row_raw_size(newtup, tupdesc) : 0) > limit;
+		if (!truncated)
+		{
+			old_json = oldtup ? row_json(oldtup, tupdesc) : (Datum) 0;
+			new_json = newtup ? row_json(newtup, tupdesc) : (Datum) 0;
+			truncated = (old_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(old_json)) : 0) +
+				(new_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(new_json)) : 0) > limit;
+		}
+		if (truncated)
+		{
+			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation) : (Datum) 0;
+			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
+		}
 		queue_event(queue_rel, (int32) hook_id, schema_name, table_name, op,
-					oldtup ? row_json(oldtup, tupdesc) : (Datum) 0,
-					newtup ? row_json(newtup, tupdesc) : (Datum) 0,
-					changed);
+					old_json, new_json, changed, truncated);
 		webhook_request_wake();
 	}
 	table_close(queue_rel, NoLock);

@@ -48,6 +48,7 @@ int			webhook_max_connections_per_webhook = 8;
 int			webhook_max_in_flight = 64;
 int			webhook_response_body_limit = 1024;
 int			webhook_disable_after_s = 5 * 24 * 3600;
+int			webhook_max_payload_size = 1024 * 1024;
 
 WebhookShared *webhook_shared = NULL;
 
@@ -306,6 +307,16 @@ _PG_init(void)
 							1, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.max_payload_size",
+							"Largest old and new row data sent in one event.",
+							"Larger rows are sent as their key columns, with \"truncated\": true.",
+							&webhook_max_payload_size,
+							1024 * 1024,
+							1024, 256 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("webhook");

@@ -49,6 +49,7 @@ extern int	webhook_max_connections_per_webhook;
 extern int	webhook_max_in_flight;
 extern int	webhook_response_body_limit;
 extern int	webhook_disable_after_s;
+extern int	webhook_max_payload_size;
 
 /* webhook.c */
 extern void webhook_request_wake(void);

@@ -293,7 +293,7 @@ prepare_plans(void)
 			"   pg_catalog.ceil(pg_catalog.date_part('epoch', hooks.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,"
 			"   'msg_' OPERATOR(pg_catalog.||) hooks.token OPERATOR(pg_catalog.||) '_'"
 			"          OPERATOR(pg_catalog.||) q.event_id,"
-			"   webhook._body(q, hooks.name)::pg_catalog.text, hooks.fifo",
+			"   webhook._body(q, hooks.name), hooks.fifo",
 			4, types);
 	}
 	{
