@@ -39,6 +39,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
@@ -49,6 +50,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -60,6 +62,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -465,47 +468,126 @@ row_key_json(HeapTuple tuple, Relation rel)
 }
 
 /*
- * Add the index entries for a tuple just inserted into webhook.queue: the
- * part of ExecInsertIndexTuples a table with only plain indexes needs.
+ * The queue as opened by this transaction: the relation, its indexes and a
+ * slot, kept open from the first event to the end of the transaction so
+ * that each event costs only its inserts.  Everything lives in
+ * TopTransactionContext and belongs to the top transaction's resource
+ * owner, so subtransactions come and go without touching it.  At commit or
+ * prepare the transaction callback closes it; at abort the resource owner
+ * releases it and the callback forgets it.
  */
-static void
-insert_index_entries(Relation heap, HeapTuple tup)
+typedef struct OpenQueue
 {
-	ResultRelInfo rri;
+	LocalTransactionId lxid;
+	Relation	rel;
+	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	Datum		values[INDEX_MAX_KEYS];
-	bool		isnull[INDEX_MAX_KEYS];
+} OpenQueue;
 
-	InitResultRelInfo(&rri, heap, 1, NULL, 0);
-	ExecOpenIndices(&rri, false);
-	slot = MakeSingleTupleTableSlot(RelationGetDescr(heap), &TTSOpsHeapTuple);
-	ExecStoreHeapTuple(tup, slot, false);
-	for (int i = 0; i < rri.ri_NumIndices; i++)
+static OpenQueue *open_queue = NULL;
+
+static void
+close_open_queue(void)
+{
+	ExecDropSingleTupleTableSlot(open_queue->slot);
+	ExecCloseIndices(open_queue->rri);
+	table_close(open_queue->rel, NoLock);
+	open_queue = NULL;
+}
+
+static void
+capture_xact_callback(XactEvent event, void *arg)
+{
+	if (open_queue == NULL)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		close_open_queue();
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
+		open_queue = NULL;		/* released by the resource owner */
+}
+
+/* The queue, opened with its indexes for this transaction; layout loaded. */
+static OpenQueue *
+get_open_queue(void)
+{
+	static bool callbacks_registered = false;
+	MemoryContext old;
+	ResourceOwner save_owner;
+	OpenQueue  *oq;
+
+	if (open_queue != NULL && open_queue->lxid == MyProc->lxid)
+		return open_queue;
+	open_queue = NULL;
+	if (!callbacks_registered)
 	{
-		IndexInfo  *ii = rri.ri_IndexRelationInfo[i];
-		Relation	index = rri.ri_IndexRelationDescs[i];
+		RegisterXactCallback(capture_xact_callback, NULL);
+		callbacks_registered = true;
+	}
+
+	/*
+	 * Taking the lock processes pending invalidations, which may drop the
+	 * layout: load it again afterwards.
+	 */
+	load_queue_layout();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	save_owner = CurrentResourceOwner;
+	/* not the portal's or a subtransaction's: they must last to commit */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	oq = palloc0(sizeof(OpenQueue));
+	oq->rel = table_open(queue.relid, RowExclusiveLock);
+	load_queue_layout();
+	oq->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(oq->rri, oq->rel, 1, NULL, 0);
+	ExecOpenIndices(oq->rri, false);
+	for (int i = 0; i < oq->rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = oq->rri->ri_IndexRelationInfo[i];
 
 		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("index \"%s\" on webhook.queue is not supported",
-							RelationGetRelationName(index)),
+							RelationGetRelationName(oq->rri->ri_IndexRelationDescs[i])),
 					 errdetail("The capture trigger maintains only plain indexes on the queue.")));
-		FormIndexDatum(ii, slot, NULL, values, isnull);
-		index_insert(index, values, isnull, &tup->t_self, heap,
-					 ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+	}
+	oq->slot = MakeSingleTupleTableSlot(RelationGetDescr(oq->rel), &TTSOpsHeapTuple);
+	oq->lxid = MyProc->lxid;
+	CurrentResourceOwner = save_owner;
+	MemoryContextSwitchTo(old);
+	open_queue = oq;
+	return oq;
+}
+
+/*
+ * Add the index entries for a tuple just inserted into webhook.queue: the
+ * part of ExecInsertIndexTuples a table with only plain indexes needs.
+ */
+static void
+insert_index_entries(OpenQueue *oq, HeapTuple tup)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		isnull[INDEX_MAX_KEYS];
+
+	ExecStoreHeapTuple(tup, oq->slot, false);
+	for (int i = 0; i < oq->rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = oq->rri->ri_IndexRelationInfo[i];
+
+		FormIndexDatum(ii, oq->slot, NULL, values, isnull);
+		index_insert(oq->rri->ri_IndexRelationDescs[i], values, isnull, &tup->t_self,
+					 oq->rel, ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
 					 false, ii);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	ExecCloseIndices(&rri);
+	ExecClearTuple(oq->slot);
 }
 
 /* Write one event into webhook.queue (open, layout loaded). */
 static void
-queue_event(Relation rel, int32 hook_id, Datum schema_name, Datum table_name,
+queue_event(OpenQueue *oq, int32 hook_id, Datum schema_name, Datum table_name,
 			char op, Datum old_json, Datum new_json, Datum changed, bool truncated)
 {
-	TupleDesc	desc = RelationGetDescr(rel);
+	TupleDesc	desc = RelationGetDescr(oq->rel);
 	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 	HeapTuple	tup;
@@ -535,8 +617,8 @@ queue_event(Relation rel, int32 hook_id, Datum schema_name, Datum table_name,
 #undef SET
 
 	tup = heap_form_tuple(desc, values, nulls);
-	heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
-	insert_index_entries(rel, tup);
+	heap_insert(oq->rel, tup, GetCurrentCommandId(true), 0, NULL);
+	insert_index_entries(oq, tup);
 }
 
 /*
@@ -555,7 +637,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 	HeapTuple	newtup = NULL;
 	Datum		changed = (Datum) 0;
 	CaptureTarget *t;
-	Relation	queue_rel;
+	OpenQueue  *oq;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -622,9 +704,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 	 * which may drop cache entries, so look up the target only afterwards
 	 * and copy what it says at once.
 	 */
-	load_queue_layout();
-	queue_rel = table_open(queue.relid, RowExclusiveLock);
-	load_queue_layout();
+	oq = get_open_queue();
 
 	/* a trigger its webhook does not watch queues nothing (see header) */
 	t = target_for(trigdata, (int32) hook_id);
@@ -656,11 +736,10 @@ webhook_capture(PG_FUNCTION_ARGS)
 			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation) : (Datum) 0;
 			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
 		}
-		queue_event(queue_rel, (int32) hook_id, schema_name, table_name, op,
+		queue_event(oq, (int32) hook_id, schema_name, table_name, op,
 					old_json, new_json, changed, truncated);
 		webhook_request_wake();
 	}
-	table_close(queue_rel, NoLock);
 
 	return PointerGetDatum(NULL);
 }
