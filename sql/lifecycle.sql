@@ -54,6 +54,12 @@ DROP TABLE doomed;
 SELECT name, relation, watches, pending FROM webhook.webhooks WHERE name = 'doomed';
 SELECT webhook.unregister('doomed');
 
+-- a transaction that captured events may still drop the extension
+BEGIN;
+INSERT INTO orders VALUES (2, 'captured, then dropped');
+DROP EXTENSION webhook CASCADE;
+ROLLBACK;
+
 -- DROP EXTENSION needs CASCADE while tables are watched, and then leaves nothing
 DROP EXTENSION webhook;
 DROP EXTENSION webhook CASCADE;

@@ -468,13 +468,16 @@ row_key_json(HeapTuple tuple, Relation rel)
 }
 
 /*
- * The queue as opened by this transaction: the relation, its indexes and a
- * slot, kept open from the first event to the end of the transaction so
- * that each event costs only its inserts.  Everything lives in
- * TopTransactionContext and belongs to the top transaction's resource
- * owner, so subtransactions come and go without touching it.  At commit or
- * prepare the transaction callback closes it; at abort the resource owner
- * releases it and the callback forgets it.
+ * The queue as opened by this statement: the relation, its indexes and a
+ * slot, kept open from the first event to the end of the statement (all of
+ * an INSERT ... SELECT's row triggers fire within it) so that each event
+ * costs only its inserts.  Everything lives in TopTransactionContext and
+ * belongs to the top transaction's resource owner, so subtransactions come
+ * and go without touching it.  It is closed when a statement ends
+ * (webhook_capture_release, from the executor and utility hooks) so that
+ * the same transaction may still TRUNCATE, ALTER or DROP the queue, and at
+ * the latest at pre-commit; at abort the resource owner releases it and the
+ * transaction callback forgets it.
  */
 typedef struct OpenQueue
 {
@@ -489,10 +492,23 @@ static OpenQueue *open_queue = NULL;
 static void
 close_open_queue(void)
 {
-	ExecDropSingleTupleTableSlot(open_queue->slot);
-	ExecCloseIndices(open_queue->rri);
-	table_close(open_queue->rel, NoLock);
+	ResourceOwner save_owner = CurrentResourceOwner;
+	OpenQueue  *oq = open_queue;
+
 	open_queue = NULL;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	ExecDropSingleTupleTableSlot(oq->slot);
+	ExecCloseIndices(oq->rri);
+	table_close(oq->rel, NoLock);
+	CurrentResourceOwner = save_owner;
+}
+
+/* Close the queue if this transaction's statements left it open. */
+void
+webhook_capture_release(void)
+{
+	if (open_queue != NULL && open_queue->lxid == MyProc->lxid && IsTransactionState())
+		close_open_queue();
 }
 
 static void
@@ -637,7 +653,6 @@ webhook_capture(PG_FUNCTION_ARGS)
 	HeapTuple	newtup = NULL;
 	Datum		changed = (Datum) 0;
 	CaptureTarget *t;
-	OpenQueue  *oq;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -700,13 +715,12 @@ webhook_capture(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * Lock the queue first: taking the lock processes pending invalidations,
-	 * which may drop cache entries, so look up the target only afterwards
-	 * and copy what it says at once.
+	 * A trigger its webhook does not watch queues nothing (see header).
+	 * Copy what the target says at once: opening the queue below may
+	 * process invalidations that drop cache entries.  (Resolving a new
+	 * target runs a query, whose end closes the queue if a previous row
+	 * left it open; so resolve first, open after.)
 	 */
-	oq = get_open_queue();
-
-	/* a trigger its webhook does not watch queues nothing (see header) */
 	t = target_for(trigdata, (int32) hook_id);
 	if (t->belongs)
 	{
@@ -736,7 +750,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation) : (Datum) 0;
 			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
 		}
-		queue_event(oq, (int32) hook_id, schema_name, table_name, op,
+		queue_event(get_open_queue(), (int32) hook_id, schema_name, table_name, op,
 					old_json, new_json, changed, truncated);
 		webhook_request_wake();
 	}

@@ -11,7 +11,8 @@
  * transaction.  So the worker wakes once per committing transaction that
  * queued something, never per row and never for a rollback.  COMMIT PREPARED
  * runs in a backend that never fired the trigger, so a ProcessUtility hook
- * requests the wake for it.
+ * requests the wake for it.  The same hook and an ExecutorEnd hook tell the
+ * capture trigger that a statement ended (webhook_capture_release).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +21,7 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -57,6 +59,7 @@ static bool wake_requested = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 
 void		_PG_init(void);
 
@@ -183,6 +186,18 @@ webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+	webhook_capture_release();	/* e.g. after TRUNCATE of a watched table */
+}
+
+/* At the end of every statement, close the queue the capture trigger used. */
+static void
+webhook_executor_end(QueryDesc *queryDesc)
+{
+	if (prev_executor_end_hook)
+		prev_executor_end_hook(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	webhook_capture_release();
 }
 
 /*
@@ -327,6 +342,8 @@ _PG_init(void)
 	shmem_startup_hook = webhook_shmem_startup;
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = webhook_process_utility;
+	prev_executor_end_hook = ExecutorEnd_hook;
+	ExecutorEnd_hook = webhook_executor_end;
 
 	RegisterXactCallback(webhook_xact_callback, NULL);
 

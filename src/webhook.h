@@ -55,6 +55,9 @@ extern int	webhook_max_payload_size;
 extern void webhook_request_wake(void);
 extern void webhook_wake_worker(void);
 
+/* capture.c */
+extern void webhook_capture_release(void);
+
 /* worker.c */
 extern PGDLLEXPORT void webhook_worker_main(Datum main_arg);
 
