@@ -618,7 +618,7 @@ CREATE EVENT TRIGGER webhook_sql_drop ON sql_drop
  * --------------------------------------------------------------------- */
 
 CREATE FUNCTION webhook._event_type(op "char") RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
     SELECT CASE op WHEN 'I' THEN 'row.inserted' WHEN 'U' THEN 'row.updated'
                    WHEN 'D' THEN 'row.deleted' WHEN 'T' THEN 'table.truncated'
@@ -627,7 +627,7 @@ $$;
 COMMENT ON FUNCTION webhook._event_type("char") IS 'Internal: the payload type of a queued operation';
 
 CREATE FUNCTION webhook._status(s "char") RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
     SELECT CASE s WHEN 'p' THEN 'pending' WHEN 's' THEN 'sending' WHEN 'r' THEN 'retrying'
                   WHEN 'd' THEN 'delivered' WHEN 'f' THEN 'failed' END
@@ -635,12 +635,18 @@ $$;
 COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery status';
 
 /*
+ * _event_type, _status and _body are the only functions without a pinned
+ * search_path: a SET clause would stop PostgreSQL from inlining them into
+ * the views and the worker's claim, where they run for every row.  Their
+ * bodies name every function and operator with its schema, so no path can
+ * redirect them.
+ *
  * The body, as compact JSON text in SPEC order: type, timestamp, data
  * (event_id, webhook, schema, table, operation, new, old, changed for
  * updates, truncated when the rows were too large to send).
  */
 CREATE FUNCTION webhook._body(q webhook.queue, webhook_name text) RETURNS text
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT '{"type":"' OPERATOR(pg_catalog.||) webhook._event_type(q.op)
         OPERATOR(pg_catalog.||) '","timestamp":"'

@@ -47,7 +47,7 @@ char	   *webhook_retry_schedule = NULL;
 int			webhook_retention_s = 7 * 24 * 3600;
 int			webhook_max_connections_per_host = 64;
 int			webhook_max_connections_per_webhook = 8;
-int			webhook_max_in_flight = 64;
+int			webhook_max_in_flight = 256;
 int			webhook_response_body_limit = 1024;
 int			webhook_disable_after_s = 5 * 24 * 3600;
 int			webhook_max_payload_size = 1024 * 1024;
@@ -295,10 +295,10 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("webhook.max_in_flight",
-							"Most requests in flight for one webhook.",
+							"Most deliveries of one webhook the worker holds at once.",
 							"Requests beyond the connection limit wait in the worker, in event order.",
 							&webhook_max_in_flight,
-							64,
+							256,
 							1, 10000,
 							PGC_SIGHUP,
 							0,

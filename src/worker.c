@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
@@ -55,6 +56,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
@@ -283,9 +285,9 @@ prepare_plans(void)
 			" UPDATE webhook.queue q"
 			"    SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
 			"        last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
-			"   FROM picked, hooks"
-			"  WHERE q.id OPERATOR(pg_catalog.=) picked.id"
-			"    AND q.status IN ('p', 'r')"
+			"   FROM hooks"
+			"  WHERE q.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT picked.id FROM picked))"
+			"    AND (CASE WHEN q.status IN ('p', 'r') THEN true END)"
 			"    AND hooks.id OPERATOR(pg_catalog.=) q.hook_id"
 			" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret,"
 			"   ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value"
@@ -322,7 +324,8 @@ prepare_plans(void)
 			"                 pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
 			"                 pg_catalog.unnest($7))"
 			"       AS r(id, status, http_status, error, body, next_at, at)"
-			" WHERE q.id OPERATOR(pg_catalog.=) r.id AND q.status OPERATOR(pg_catalog.=) 's'",
+			" WHERE q.id OPERATOR(pg_catalog.=) ANY ($1) AND q.id OPERATOR(pg_catalog.=) r.id"
+			"   AND (CASE WHEN q.status OPERATOR(pg_catalog.=) 's' THEN true END)",
 			7, types);
 	}
 	{
@@ -411,6 +414,19 @@ begin_work(const char *what)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, what);
 	ext = get_extension_oid("webhook", true);
+	if (OidIsValid(ext))
+	{
+		/*
+		 * Hold the extension for the transaction, as DROP EXTENSION does
+		 * before it drops anything: a drop then waits for this short
+		 * transaction (or this one for the drop) instead of the two
+		 * deadlocking over the extension's tables.  It may be gone by the
+		 * time the lock is granted.
+		 */
+		LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+		if (get_extension_oid("webhook", true) != ext)
+			ext = InvalidOid;
+	}
 	if (OidIsValid(ext))
 		prepare_plans();
 	return ext;
@@ -1106,6 +1122,7 @@ static bool recovered = false;	/* rows left in s by a predecessor reset? */
 static bool present = false;	/* is the extension installed? */
 static bool work_due = true;	/* should the next turn claim? */
 static int	record_failures = 0;
+static int	finished_since_claim = 0;	/* outcomes since the last claim */
 static TimestampTz next_retry = 0;
 static TimestampTz next_purge = 0;
 static TimestampTz next_look = 0;
@@ -1119,6 +1136,7 @@ guarded_claim(void)
 		TimestampTz retry;
 		bool		here;
 
+		finished_since_claim = 0;
 		work_due = claim(&recovered, &retry, &here);
 		next_retry = retry;
 		present = here;
@@ -1200,6 +1218,18 @@ webhook_worker_main(Datum main_arg)
 	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * Every statement of the worker reaches rows through the queue's
+	 * indexes, with arrays of ids whose sizes a plan cannot know: one
+	 * generic plan each, and never a scan of the whole queue.  (Updates by
+	 * id test the status inside a CASE so that the plan looks rows up by
+	 * primary key rather than walk a status range of the work index, which
+	 * holds the dead entries of every state change until vacuum.)
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_OVERRIDE);
+	/* short statements: compiling them would cost more than running them */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	/* a lost commit only means a resend, which at-least-once allows */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
@@ -1253,8 +1283,16 @@ webhook_worker_main(Datum main_arg)
 		while ((req = webhook_http_next_done()) != NULL)
 		{
 			finish((Delivery *) req);
-			work_due = true;
+			finished_since_claim++;
 		}
+
+		/*
+		 * Claim again once a good part of the windows has drained, so that
+		 * each claim moves a batch; at once when nothing is held.
+		 */
+		if (finished_since_claim > 0 &&
+			(total_held == 0 || finished_since_claim >= Max(webhook_max_in_flight / 4, 1)))
+			work_due = true;
 		if (outcomes != NIL)
 			guarded_record();
 

@@ -1,0 +1,570 @@
+#!/usr/bin/env bash
+#
+# bench/run.sh: the benchmark behind `make bench`.
+#
+# Starts its own throwaway PostgreSQL 15 (shared_buffers=1GB,
+# max_wal_size=4GB, otherwise default, with the extension preloaded) and its
+# own nginx on 127.0.0.1 (one worker, keep-alive, no access log, `return 204`),
+# runs the scenarios below, prints ONE table on stdout, and stops everything
+# it started.  Progress goes to stderr.  All traffic stays on 127.0.0.1.
+#
+#   1 writer bulk      one INSERT ... SELECT of 100,000 rows: webhook (paused)
+#                      vs no trigger, a plpgsql queue trigger, pgq.logutriga
+#   2 writer OLTP      pgbench, 2 clients, single-row INSERTs, same variants
+#   3 long session     100,000 single-row transactions in one session: time
+#                      per 1,000 commits (first/last block), backend memory
+#   4 delivery         100,000-event backlog drained to nginx, vs wrk's ceiling
+#   5 latency          commit -> arrival at a probe, idle and at 10/100/1000 ev/s
+#   6 isolation        scenario 4 while a second webhook hangs
+#   7 drain and bloat  1,000,000 events, retention 1s: worker RSS, queue size
+#   8 idle             the worker's CPU over 60 s with nothing to do
+#
+# Ratios are to a baseline measured in the same run; variants are
+# interleaved (their order rotates each round) and each figure is the
+# median of BENCH_RUNS rounds.  Every wait is bounded: a scenario the
+# extension cannot finish in time reports "timeout" (with the rate it
+# reached) instead of hanging.  Nothing here asserts a timing.
+#
+# Usage (as root; `make bench` runs tools/deps.sh and make install first):
+#   bench/run.sh
+# Environment:
+#   BENCH_ONLY="1 4"   run only these scenarios (default: 1 2 3 4 5 6 7 8)
+#   BENCH_QUICK=1      small sizes and short durations: a smoke test only
+#   BENCH_RUNS=N       rounds per comparison (default 3; 1 with BENCH_QUICK)
+#   BENCH_KEEP=1       keep the work directory (logs, pgbench logs)
+# Exit status: 0 unless something broke (a scenario failed to run).
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+. "$ROOT/tools/cluster.sh"
+
+START_S=$(date +%s)
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8}
+QUICK=${BENCH_QUICK:-0}
+
+if [ "$QUICK" = 1 ]; then
+	RUNS=${BENCH_RUNS:-1}
+	BULK_ROWS=10000        # scenario 1
+	OLTP_SECS=3            # scenario 2
+	LONG_TXNS=10000; LONG_TIMEOUT=60 # scenario 3
+	BACKLOG=10000          # scenarios 4 and 6
+	WRK_SECS=3; WRK1_SECS=2
+	DRAIN_TIMEOUT=20
+	LAT_SECS=3; LAT_IDLE_N=10 # scenario 5
+	BIG_EVENTS=50000; BIG_TIMEOUT=30 # scenario 7
+	IDLE_SECS=10           # scenario 8
+else
+	RUNS=${BENCH_RUNS:-3}
+	BULK_ROWS=100000
+	OLTP_SECS=15          # 3 rounds x 4 variants x 15 s: keeps the whole run under 15 min
+	LONG_TXNS=100000; LONG_TIMEOUT=200
+	BACKLOG=100000
+	WRK_SECS=10; WRK1_SECS=5
+	DRAIN_TIMEOUT=40
+	LAT_SECS=10; LAT_IDLE_N=50
+	BIG_EVENTS=1000000; BIG_TIMEOUT=90
+	IDLE_SECS=60
+fi
+
+declare -A TITLE=(
+	[1]="writer bulk" [2]="writer OLTP" [3]="long session" [4]="delivery"
+	[5]="latency" [6]="isolation" [7]="drain and bloat" [8]="idle")
+
+# ---------------------------------------------------------------- helpers
+
+say() { printf '[%4ds] %s\n' "$(($(date +%s) - START_S))" "$*" >&2; }
+
+# psql as postgres on the throwaway cluster, unaligned, quiet, bounded
+sql() {
+	as_pg timeout "${SQL_TIMEOUT:-600}" psql -X -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" \
+		-U postgres -d postgres -Atq "$@"
+}
+
+pgbench_() {
+	local limit=$1; shift
+	(cd "$WORK" && as_pg timeout "$limit" pgbench -h "$PGHOST" -p "$PGPORT" -U postgres "$@" postgres)
+}
+
+# result SCENARIO MEASURE RESULT TARGET-OR-REFERENCE: one row of the table
+result() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"; }
+
+# median of the numeric arguments ("-" if none)
+median() {
+	printf '%s\n' "$@" | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -g |
+		awk '{a[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR+1)/2];
+		                     else print (a[NR/2] + a[NR/2+1]) / 2}'
+}
+
+# ratio A B with 2 decimals ("-" when undefined)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "-"}'; }
+num() { awk -v a="$1" -v d="${2:-0}" 'BEGIN {if (a ~ /^[0-9.]+$/) printf "%.*f", d, a; else print "-"}'; }
+
+# rotate N WORDS...: the words, starting at the (N mod count)th
+rotate() {
+	local n=$1; shift
+	local a=("$@") i
+	for ((i = 0; i < $#; i++)); do printf '%s ' "${a[$(((i + n) % $#))]}"; done
+}
+
+# remember a process we started, for cleanup
+started() { echo "$1 $2" >>"$WORK/pids"; }
+
+# kB of memory of a process: "<RssAnon> <VmRSS>" from /proc
+rss_kb() { awk '/^RssAnon:/ {a=$2} /^VmRSS:/ {v=$2} END {if (v != "") print a, v}' "/proc/$1/status" 2>/dev/null; }
+mb() { awk -v k="$1" 'BEGIN {if (k ~ /^[0-9]+$/) printf "%.1f MB", k / 1024; else print "-"}'; }
+
+worker_pid() { sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' LIMIT 1"; }
+
+# Pause every webhook, let requests in flight finish (bounded), empty the
+# queue: the state every scenario starts and ends in.
+quiesce() {
+	sql -c "SELECT count(webhook.pause(name)) FROM webhook.hook" >/dev/null
+	local _
+	for _ in $(seq 50); do
+		[ "$(sql -c "SELECT count(*) FROM webhook.queue WHERE status = 's'")" = 0 ] && break
+		sleep 0.1
+	done
+	sql -c "TRUNCATE webhook.queue" >/dev/null
+}
+
+# Same starting point for every writer variant: empty tables and queues,
+# vacuumed, and a checkpoint so that no variant pays for another's writes.
+reset_writers() {
+	sql >/dev/null <<-'EOF'
+		TRUNCATE t_none, t_plpgsql, t_pgq, t_webhook RESTART IDENTITY;
+		TRUNCATE bench_queue, pgq.event_template, webhook.queue;
+		VACUUM t_none, t_plpgsql, t_pgq, t_webhook, bench_queue, webhook.queue;
+		CHECKPOINT;
+	EOF
+}
+
+# backlog_and_drain N TIMEOUT [OTHER_HOOK...]: with every webhook paused,
+# queue N inserts on t_sink, then resume OTHER_HOOKs and 'sink' and wait
+# (at most TIMEOUT s) until 'sink' has nothing pending.  Prints
+# "<events/s> <delivered> <ok|timeout>"; the time runs from resume to the
+# last delivered_at the worker recorded.
+backlog_and_drain() {
+	local n=$1 limit=$2 h t0 left deadline st stats
+	shift 2
+	quiesce
+	sql >/dev/null <<-EOF
+		TRUNCATE t_sink;
+		TRUNCATE webhook.queue;
+		INSERT INTO t_sink (a, b) SELECT g, 'payload text of a typical row' FROM generate_series(1, $n) g;
+		VACUUM ANALYZE webhook.queue;
+		CHECKPOINT;
+	EOF
+	for h in "$@"; do sql -c "SELECT webhook.resume('$h')" >/dev/null; done
+	t0=$(sql -c "SELECT extract(epoch FROM statement_timestamp()), webhook.resume('sink')" | cut -d'|' -f1)
+	st=timeout
+	deadline=$(($(date +%s) + limit))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		sleep 0.5
+		left=$(sql -c "SELECT count(*) FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
+		                WHERE h.name = 'sink' AND q.status IN ('p', 'r', 's')")
+		if [ "$left" = 0 ]; then st=ok; break; fi
+	done
+	stats=$(sql -c "SELECT count(*) FILTER (WHERE q.status = 'd'),
+	                       coalesce(extract(epoch FROM max(q.delivered_at)), 0)
+	                  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
+	                 WHERE h.name = 'sink'")
+	quiesce
+	awk -F'|' -v t0="$t0" -v st="$st" \
+		'{d = $1; e = $2 - t0; printf "%.0f %d %s\n", (e > 0 ? d / e : 0), d, st}' <<<"$stats"
+}
+
+# wrk against nginx: prints requests/s
+wrk_() {
+	local c=$1 t=$2 secs=$3
+	timeout $((secs + 30)) wrk -c"$c" -t"$t" -d"${secs}s" -s "$BENCH/post.lua" "$SINK_URL" 2>&1 |
+		sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p'
+}
+
+# --------------------------------------------------------------- scenarios
+
+# 1. One INSERT ... SELECT of BULK_ROWS rows per variant, timed by psql.
+scenario_1() {
+	declare -A ms
+	local r v t base m
+	for r in $(seq "$RUNS"); do
+		for v in $(rotate "$r" none plpgsql pgq webhook); do
+			reset_writers
+			t=$(sql -c '\timing on' -c "INSERT INTO t_$v (a, b)
+			        SELECT g, 'payload text of a typical row' FROM generate_series(1, $BULK_ROWS) g" |
+				sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+			say "  round $r $v: $t ms"
+			ms[$v]+=" $t"
+		done
+	done
+	base=$(median ${ms[none]})
+	result 1 "bulk INSERT of $BULK_ROWS rows, no trigger" "$(num "$base") ms" "baseline"
+	m=$(median ${ms[plpgsql]})
+	result 1 "  plpgsql queue trigger" "$(ratio "$m" "$base")x ($(num "$m") ms)" "ref: 2.26x"
+	m=$(median ${ms[pgq]})
+	result 1 "  pgq.logutriga" "$(ratio "$m" "$base")x ($(num "$m") ms)" "ref: 3.95x"
+	m=$(median ${ms[webhook]})
+	result 1 "  webhook (paused)" "$(ratio "$m" "$base")x ($(num "$m") ms)" \
+		"target <= 1.6x; pg_net 6.5x"
+}
+
+# 2. pgbench, 2 clients, single-row INSERT transactions, OLTP_SECS each.
+scenario_2() {
+	declare -A tps
+	local r v t base m
+	for v in none plpgsql pgq webhook; do
+		sed "s/@TABLE@/t_$v/" "$BENCH/insert.sql" >"$WORK/insert_$v.sql"
+	done
+	chown postgres: "$WORK"/insert_*.sql
+	for r in $(seq "$RUNS"); do
+		for v in $(rotate "$r" none plpgsql pgq webhook); do
+			reset_writers
+			t=$(pgbench_ $((OLTP_SECS + 60)) -n -M prepared -c 2 -j 2 -T "$OLTP_SECS" \
+				-f "$WORK/insert_$v.sql" 2>&1 | sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p')
+			say "  round $r $v: $t tps"
+			tps[$v]+=" $t"
+		done
+	done
+	base=$(median ${tps[none]})
+	result 2 "pgbench -c2 -T$OLTP_SECS INSERT, no trigger" "$(num "$base") tps" "baseline"
+	m=$(median ${tps[plpgsql]})
+	result 2 "  plpgsql queue trigger" "$(ratio "$m" "$base")x ($(num "$m") tps)" "ref: 1.00x"
+	m=$(median ${tps[pgq]})
+	result 2 "  pgq.logutriga" "$(ratio "$m" "$base")x ($(num "$m") tps)" "ref: 0.92x"
+	m=$(median ${tps[webhook]})
+	result 2 "  webhook (paused)" "$(ratio "$m" "$base")x ($(num "$m") tps)" \
+		"target >= 0.95x; pg_net 0.61x"
+}
+
+# 3. LONG_TXNS single-row transactions in one session (pgbench -c1 -t N,
+# per-transaction log): wall time per block of 1,000 commits, and the
+# backend's memory from /proc while it runs.
+scenario_3() {
+	local v bg bpid first last s log blocks total
+	declare -A res note
+	for v in none webhook; do
+		sed "s/@TABLE@/t_$v/" "$BENCH/insert.sql" >"$WORK/insert_$v.sql"
+		chown postgres: "$WORK/insert_$v.sql"
+	done
+	for v in none webhook; do
+		reset_writers
+		rm -f "$WORK"/long_"$v".*
+		pgbench_ "$LONG_TIMEOUT" -n -M prepared -c 1 -t "$LONG_TXNS" -l --log-prefix="long_$v" \
+			-f "$WORK/insert_$v.sql" >"$WORK/long_$v.out" 2>&1 &
+		bg=$!
+		bpid=""
+		for _ in $(seq 100); do
+			bpid=$(sql -c "SELECT pid FROM pg_stat_activity
+			                WHERE application_name = 'pgbench' AND backend_type = 'client backend' LIMIT 1")
+			[ -n "$bpid" ] && break
+			sleep 0.05
+		done
+		sleep 0.5
+		first=$(rss_kb "$bpid")
+		last=$first
+		for _ in $(seq $((LONG_TIMEOUT * 2 + 10))); do # pgbench_ ends sooner
+			kill -0 "$bg" 2>/dev/null || break
+			s=$(rss_kb "$bpid")
+			[ -n "$s" ] && last=$s
+			sleep 0.5
+		done
+		note[$v]=""
+		if ! wait "$bg"; then
+			note[$v]=" (pgbench failed or hit its ${LONG_TIMEOUT}s limit: partial)"
+			say "  pgbench failed: $(tail -3 "$WORK/long_$v.out")"
+		fi
+		log=$(ls "$WORK"/long_"$v".* 2>/dev/null | grep -v '\.out$' | head -1)
+		# blocks of 1,000: first, median and last block's wall time in ms
+		blocks=$(awk '{end = $5 * 1e6 + $6; if (NR == 1) prev = end - $3;
+		               if (NR % 1000 == 0) {print (end - prev) / 1000; prev = end}}' "$log")
+		total=$(awk '{end = $5 * 1e6 + $6; if (NR == 1) s = end - $3} END {printf "%.1f", (end - s) / 1e6}' "$log")
+		res[$v]="$(head -1 <<<"$blocks") $(median $blocks) $(tail -1 <<<"$blocks") $total"
+		res[$v.mem]="${first:-- -} ${last:-- -}"
+		say "  $v: blocks first/median/last ms, total s: ${res[$v]}; RssAnon/VmRSS kB start ${first:-?} end ${last:-?}"
+	done
+	local n f m l t a0 v0 a1 v1
+	for v in none webhook; do
+		read -r f m l t <<<"${res[$v]}"
+		result 3 "$LONG_TXNS txns in one session, $v: ms per 1,000 first / median / last" \
+			"$(num "$f" 0) / $(num "$m" 0) / $(num "$l" 0) ms (total $t s)${note[$v]}" \
+			"$([ $v = webhook ] && echo "flat; total $(ratio "$t" "$(cut -d' ' -f4 <<<"${res[none]}")")x no trigger" || echo baseline)"
+		read -r a0 v0 a1 v1 <<<"${res[$v.mem]}"
+		result 3 "  backend RssAnon (VmRSS) start -> end, $v" \
+			"$(mb "$a0") ($(mb "$v0")) -> $(mb "$a1") ($(mb "$v1"))" "flat"
+	done
+}
+
+# 4. A BACKLOG-event backlog drained to nginx, interleaved with wrk's
+# ceiling (-c8 -t2) and wrk on one connection.  A drain that times out is
+# not repeated.
+scenario_4() {
+	local r w8 w1 d out=() rates=() st=ok n=0
+	local r8=() r1=()
+	for r in $(seq "$RUNS"); do
+		w8=$(wrk_ 8 2 "$WRK_SECS")
+		d=$(backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT")
+		w1=$(wrk_ 1 1 "$WRK1_SECS")
+		say "  round $r: wrk -c8 $w8 req/s; webhook $d (ev/s delivered status); wrk -c1 $w1 req/s"
+		r8+=("$w8"); r1+=("$w1"); rates+=("${d%% *}"); n=$((n + 1))
+		if [ "${d##* }" != ok ]; then st="timeout after ${DRAIN_TIMEOUT}s, $(cut -d' ' -f2 <<<"$d") of $BACKLOG delivered"; break; fi
+	done
+	local rate c8 c1
+	rate=$(median "${rates[@]}"); c8=$(median "${r8[@]}"); c1=$(median "${r1[@]}")
+	if [ "$st" = ok ]; then
+		result 4 "drain $BACKLOG-event backlog to nginx" "$(num "$rate") events/s (median of $n)" \
+			"target >= 20,000/s; pg_net 198/s, ~3,500 tuned"
+	else
+		result 4 "drain $BACKLOG-event backlog to nginx" "timeout: $(num "$rate") events/s ($st)" \
+			"target >= 20,000/s; pg_net 198/s, ~3,500 tuned"
+	fi
+	result 4 "  fraction of the HTTP ceiling" "$(awk -v a="$rate" -v b="$c8" 'BEGIN {if (b > 0) printf "%.1f %%", 100 * a / b; else print "-"}')" ""
+	result 4 "  wrk -c8 -t2 -d${WRK_SECS}s POST to the same nginx" "$(num "$c8") req/s" "ref: ~120,000"
+	result 4 "  wrk -c1 -t1 -d${WRK1_SECS}s" "$(num "$c1") req/s" "ref: 14,000"
+}
+
+# 5. Commit -> arrival latency at a probe receiver (bench/latency_receiver.py),
+# with the system idle (one insert every 100 ms) and at steady rates.
+scenario_5() {
+	local port rpid phase stats line _ sent
+	rm -f "$WORK/lat.port" "$WORK/lat.out"
+	"$SYSPY" "$BENCH/latency_receiver.py" "$WORK/lat.port" "$WORK/lat.out" 900 &
+	rpid=$!
+	started "$rpid" latency_receiver.py
+	for _ in $(seq 100); do [ -s "$WORK/lat.port" ] && break; sleep 0.05; done
+	port=$(cat "$WORK/lat.port")
+	quiesce
+	sql >/dev/null <<-EOF
+		TRUNCATE t_lat;
+		TRUNCATE webhook.queue;
+		SELECT webhook.register('lat', 'http://127.0.0.1:$port/lat', 'public.t_lat');
+	EOF
+	lat_phase() { # NAME PGBENCH-ARGS...
+		local name=$1
+		shift
+		sed -e "s/@PHASE@/$name/" "$BENCH/latency.sql" >"$WORK/lat_$name.sql"
+		case $name in idle | warm) echo '\sleep 100 ms' >>"$WORK/lat_$name.sql" ;; esac
+		chown postgres: "$WORK/lat_$name.sql"
+		pgbench_ $((LAT_SECS + 60)) -n -M prepared "$@" -f "$WORK/lat_$name.sql" >"$WORK/lat_$name.out" 2>&1 ||
+			say "  pgbench $name failed: $(tail -2 "$WORK/lat_$name.out")"
+		for _ in $(seq 200); do # wait (at most 20 s) until all is delivered
+			[ "$(sql -c "SELECT count(*) FROM webhook.queue WHERE status IN ('p', 'r', 's')")" = 0 ] && break
+			sleep 0.1
+		done
+	}
+	lat_phase warm -c 1 -t 5
+	lat_phase idle -c 1 -t "$LAT_IDLE_N"
+	lat_phase r10 -c 1 -R 10 -T "$LAT_SECS"
+	lat_phase r100 -c 1 -R 100 -T "$LAT_SECS"
+	lat_phase r1000 -c 2 -j 2 -R 1000 -T "$LAT_SECS"
+	kill -TERM "$rpid"
+	for _ in $(seq 100); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+	sql -c "SELECT webhook.unregister('lat')" >/dev/null
+	stats=$("$SYSPY" "$BENCH/latency_stats.py" "$WORK/lat.out" idle r10 r100 r1000)
+	say "  phase received p50 p99 max (ms):"$'\n'"$stats"
+	while read -r phase n p50 p99 max; do
+		sent=$(sql -c "SELECT count(*) FROM t_lat WHERE b LIKE '$phase:%'")
+		case $phase in
+			idle) label="idle (1 insert / 100 ms)" ;;
+			*) label="steady ${phase#r} events/s, ${LAT_SECS}s" ;;
+		esac
+		result 5 "commit -> receiver, $label" "p50 $p50 ms, p99 $p99 ms (max $max; $n of $sent arrived)" \
+			"$([ "$phase" = idle ] && echo "target p50 <= 2, p99 <= 10 ms; pg_net 2.2 ms" ||
+				{ [ "$phase" = r10 ] && echo "pg_net ~800 ms at 5/s" || echo "target p50 <= 2, p99 <= 10 ms"; })"
+	done <<<"$stats"
+}
+
+# 6. Scenario 4's drain alone, then with a second webhook on the same table
+# pointing at a listener that accepts and never answers (bench/blackhole.py),
+# interleaved.  Ratio of the rates.
+scenario_6() {
+	local r a w bpid bport alone=() with=() st="" _
+	for r in $(seq "$RUNS"); do
+		a=$(backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT")
+		rm -f "$WORK/hole.port"
+		"$SYSPY" "$BENCH/blackhole.py" "$WORK/hole.port" 600 &
+		bpid=$!
+		started "$bpid" blackhole.py
+		for _ in $(seq 100); do [ -s "$WORK/hole.port" ] && break; sleep 0.05; done
+		bport=$(cat "$WORK/hole.port")
+		sql -c "SELECT webhook.register('hang', 'http://127.0.0.1:$bport/hang', 'public.t_sink')" >/dev/null
+		w=$(backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT" hang)
+		kill "$bpid" 2>/dev/null # resets the hung connections
+		wait "$bpid" 2>/dev/null
+		quiesce
+		sql -c "SELECT webhook.unregister('hang')" >/dev/null
+		say "  round $r: alone $a; with a hanging webhook $w (ev/s delivered status)"
+		alone+=("${a%% *}"); with+=("${w%% *}")
+		if [ "${a##* }" != ok ] || [ "${w##* }" != ok ]; then
+			st=" (timeout after ${DRAIN_TIMEOUT}s: rates over that time)"
+			break
+		fi
+	done
+	local ma mw
+	ma=$(median "${alone[@]}"); mw=$(median "${with[@]}")
+	result 6 "drain with a hanging 2nd webhook / alone" \
+		"$(ratio "$mw" "$ma")x ($(num "$mw") vs $(num "$ma") events/s)$st" "target >= 0.9"
+}
+
+# 7. BIG_EVENTS events queued while paused, then drained with
+# webhook.retention = '1s'; worker RSS and queue size sampled every second.
+scenario_7() {
+	local wpid t0 batch ins_s size0 rss0 rss anon size left peak_rss peak_anon peak_size st=timeout
+	local deadline d delivered purged size_end rss_end
+	sql >/dev/null <<-'EOF'
+		ALTER SYSTEM SET webhook.retention = '1s';
+		SELECT pg_reload_conf();
+	EOF
+	quiesce
+	sql -c "TRUNCATE t_sink" -c "TRUNCATE webhook.queue" >/dev/null
+	batch=$((BIG_EVENTS < 100000 ? BIG_EVENTS : 100000))
+	t0=$(date +%s.%N)
+	for _ in $(seq $((BIG_EVENTS / batch))); do
+		sql -c "INSERT INTO t_sink (a, b) SELECT g, 'payload text of a typical row' FROM generate_series(1, $batch) g"
+	done
+	ins_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+	sql -c "VACUUM ANALYZE webhook.queue" -c "CHECKPOINT" >/dev/null
+	wpid=$(worker_pid)
+	size0=$(sql -c "SELECT pg_total_relation_size('webhook.queue')")
+	rss0=$(rss_kb "$wpid")
+	say "  queued $BIG_EVENTS events in $ins_s s; queue $((size0 / 1048576)) MB; worker RssAnon/VmRSS kB $rss0"
+	peak_rss=${rss0#* }; peak_anon=${rss0% *}; peak_size=$size0
+	t0=$(sql -c "SELECT extract(epoch FROM statement_timestamp()), webhook.resume('sink')" | cut -d'|' -f1)
+	deadline=$(($(date +%s) + BIG_TIMEOUT))
+	while [ "$(date +%s)" -lt "$deadline" ]; do
+		sleep 1
+		rss=$(rss_kb "$wpid"); anon=${rss% *}; rss=${rss#* }
+		[ -n "$anon" ] && [ "$anon" -gt "$peak_anon" ] && peak_anon=$anon
+		size=$(sql -c "SELECT pg_total_relation_size('webhook.queue')")
+		left=$(sql -c "SELECT count(*) FROM webhook.queue WHERE status IN ('p', 'r')")
+		[ -n "$rss" ] && [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+		[ "$size" -gt "$peak_size" ] && peak_size=$size
+		echo "$(date +%s) anon_kB=$anon rss_kB=$rss queue_bytes=$size pending=$left" >>"$WORK/drain7.log"
+		if [ "$left" = 0 ] && [ "$(sql -c "SELECT count(*) FROM webhook.queue WHERE status = 's'")" = 0 ]; then
+			st=ok; break
+		fi
+	done
+	rss_end=$(rss_kb "$wpid")
+	d=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) - $t0")
+	delivered=$(sql -c "SELECT $BIG_EVENTS - count(*) FROM webhook.queue WHERE status IN ('p', 'r', 's')")
+	say "  $st: $delivered delivered in $(num "$d" 1) s; peak worker VmRSS $peak_rss kB, peak queue $peak_size B"
+	sql -c "SELECT webhook.pause('sink')" >/dev/null
+	# retention purge (1 s): wait until delivered history is gone, at most 60 s
+	purged=no
+	for _ in $(seq 120); do
+		[ "$(sql -c "SELECT count(*) FROM webhook.queue WHERE status IN ('d', 'f')")" = 0 ] && { purged=yes; break; }
+		sleep 0.5
+	done
+	sql -c "VACUUM webhook.queue" >/dev/null
+	size_end=$(sql -c "SELECT pg_total_relation_size('webhook.queue')")
+	sql >/dev/null <<-'EOF'
+		ALTER SYSTEM RESET webhook.retention;
+		SELECT pg_reload_conf();
+	EOF
+	quiesce
+	if [ "$st" = ok ]; then
+		result 7 "drain $BIG_EVENTS events (queued in $ins_s s)" "$(awk -v n="$BIG_EVENTS" -v d="$d" 'BEGIN {printf "%.0f", n / d}') events/s" ""
+	else
+		result 7 "drain $BIG_EVENTS events (queued in $ins_s s)" \
+			"timeout: $delivered delivered in ${BIG_TIMEOUT}s ($(awk -v n="$delivered" -v d="$d" 'BEGIN {printf "%.0f", n / d}') events/s)" ""
+	fi
+	result 7 "  worker RssAnon start / peak / end" "$(mb "${rss0% *}") / $(mb "$peak_anon") / $(mb "${rss_end% *}")" "flat"
+	result 7 "  worker VmRSS (incl. shared buffers) start / peak / end" "$(mb "${rss0#* }") / $(mb "$peak_rss") / $(mb "${rss_end#* }")" ""
+	result 7 "  webhook.queue size start / peak / after purge+VACUUM" \
+		"$(mb $((size0 / 1024))) / $(mb $((peak_size / 1024))) / $(mb $((size_end / 1024)))$([ $purged = yes ] || echo ' (purge unfinished in 60 s)')" \
+		"bounded"
+}
+
+# 8. The worker's CPU time and wake-ups over IDLE_SECS with nothing to do
+# (webhook 'sink' active, queue empty).
+scenario_8() {
+	local wpid u0 u1 c0 c1 tck ms
+	quiesce
+	sql -c "SELECT webhook.resume('sink')" >/dev/null
+	sleep 2
+	wpid=$(worker_pid)
+	tck=$(getconf CLK_TCK)
+	u0=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+	c0=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$wpid/status")
+	sleep "$IDLE_SECS"
+	u1=$(awk '{print $14 + $15}' "/proc/$wpid/stat")
+	c1=$(awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$wpid/status")
+	ms=$(((u1 - u0) * 1000 / tck))
+	say "  worker $wpid: $ms ms CPU, $((c1 - c0)) voluntary context switches in $IDLE_SECS s"
+	result 8 "worker CPU over ${IDLE_SECS}s idle" \
+		"$ms ms ($(awk -v m="$ms" -v s="$IDLE_SECS" 'BEGIN {printf "%.2f", m / s / 10}') % of a core), $((c1 - c0)) wake-ups" "~0"
+	quiesce
+}
+
+# ------------------------------------------------------------------- main
+
+[ "$(id -u)" -eq 0 ] || { echo "bench/run.sh: run as root (the server runs as postgres)" >&2; exit 1; }
+"$BENCH/deps.sh" || exit 1
+for s in $ONLY; do
+	[ -n "${TITLE[$s]:-}" ] || { echo "bench/run.sh: unknown scenario '$s' in BENCH_ONLY" >&2; exit 1; }
+done
+
+WORK=$(make_workdir bench)
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+: >"$WORK/pids"
+
+cleanup() {
+	local pid name
+	while read -r pid name; do # only what we started, if it still is that
+		grep -qs -- "$name" "/proc/$pid/cmdline" && kill "$pid" 2>/dev/null
+	done <"$WORK/pids"
+	[ -s "$WORK/nginx/nginx.pid" ] && kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null
+	cluster_stop "$WORK"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "work directory $WORK; scenarios: $ONLY; rounds: $RUNS$([ "$QUICK" = 1 ] && echo '; QUICK')"
+
+# nginx: the receiver for scenarios 1-4, 6-8
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+sed -e "s#@WORK@#$WORK#g" -e "s#@PORT@#$NGINX_PORT#g" "$BENCH/nginx.conf.in" >"$WORK/nginx/nginx.conf"
+chown -R postgres: "$WORK/nginx"
+as_pg "$NGINX" -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" ||
+	{ echo "nginx did not start" >&2; cat "$WORK/nginx/error.log" >&2; exit 1; }
+SINK_URL="http://127.0.0.1:$NGINX_PORT/sink"
+curl -s -o /dev/null -m 5 -X POST -d '{}' "$SINK_URL" ||
+	{ echo "nginx does not answer on $SINK_URL" >&2; exit 1; }
+
+cluster_start "$WORK" \
+	"shared_buffers = 1GB" \
+	"max_wal_size = 4GB" \
+	"fsync = on" \
+	"webhook.database_name = 'postgres'" \
+	"webhook.allowed_networks = '127.0.0.0/8'" || { echo "PostgreSQL did not start" >&2; exit 1; }
+sql -v sink_url="$SINK_URL" -f "$BENCH/setup.sql" >/dev/null || { echo "setup failed" >&2; exit 1; }
+say "PostgreSQL on $PGHOST port $PGPORT, nginx on 127.0.0.1:$NGINX_PORT"
+
+broken=0
+for s in $ONLY; do
+	say "scenario $s: ${TITLE[$s]}"
+	(set -e; "scenario_$s")
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		say "scenario $s failed (exit $rc)"
+		result "$s" "${TITLE[$s]}" "error (exit $rc), see the progress log" ""
+		broken=1
+	fi
+	quiesce 2>/dev/null || true
+done
+
+total=$(($(date +%s) - START_S))
+{
+	echo
+	echo "| # | measure | result | target / reference |"
+	echo "| - | ------- | ------ | ------------------ |"
+	awk -F'\t' '{printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4}' "$RESULTS"
+	echo
+	echo "$(nproc) cores, $(uname -r), $(psql --version | cut -d' ' -f3-), $(date -u +%Y-%m-%dT%H:%MZ)," \
+		"$([ "$QUICK" = 1 ] && echo 'BENCH_QUICK, ')$RUNS round(s), total ${total}s"
+}
+exit $broken
