@@ -112,7 +112,7 @@ rotate() {
 started() { echo "$1 $2" >>"$WORK/pids"; }
 
 # kB of memory of a process: "<RssAnon> <VmRSS>" from /proc
-rss_kb() { awk '/^RssAnon:/ {a=$2} /^VmRSS:/ {v=$2} END {if (v != "") print a, v}' "/proc/$1/status" 2>/dev/null; }
+rss_kb() { awk '/^RssAnon:/ {a=$2} /^VmRSS:/ {v=$2} END {if (v != "") print a, v}' "/proc/$1/status" 2>/dev/null || true; }
 mb() { awk -v k="$1" 'BEGIN {if (k ~ /^[0-9]+$/) printf "%.1f MB", k / 1024; else print "-"}'; }
 
 worker_pid() { sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' LIMIT 1"; }
@@ -256,7 +256,8 @@ scenario_3() {
 		bpid=""
 		for _ in $(seq 100); do
 			bpid=$(sql -c "SELECT pid FROM pg_stat_activity
-			                WHERE application_name = 'pgbench' AND backend_type = 'client backend' LIMIT 1")
+			                WHERE application_name = 'pgbench' AND backend_type = 'client backend'
+			                  AND query LIKE 'INSERT INTO t_$v %' LIMIT 1")
 			[ -n "$bpid" ] && break
 			sleep 0.05
 		done

@@ -127,6 +127,7 @@ static MemoryContext outcomes_cxt;
 static ResourceOwner signing_owner;	/* pg_hmac needs one outside transactions */
 static List *outcomes = NIL;
 static List *fresh = NIL;		/* claimed, claim not yet committed */
+static bool claim_committed = false;	/* is the current claim past commit? */
 static HTAB *slots;
 static int	total_held = 0;
 static int *schedule_ms = NULL;
@@ -913,6 +914,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		*next_retry = DatumGetTimestampTz(next);
 
 	end_work();
+	claim_committed = true;
 	admit_fresh();
 	return limit > 0 && got >= (uint64) limit;
 }
@@ -1137,6 +1139,7 @@ guarded_claim(void)
 		bool		here;
 
 		finished_since_claim = 0;
+		claim_committed = false;
 		work_due = claim(&recovered, &retry, &here);
 		next_retry = retry;
 		present = here;
@@ -1146,6 +1149,13 @@ guarded_claim(void)
 	{
 		recover_from_error();
 		discard_fresh();
+
+		/*
+		 * Rows whose claim committed but that never reached a window stay
+		 * in s: have the next claim make them due again, as after a crash.
+		 */
+		if (claim_committed)
+			recovered = false;
 		work_due = false;
 		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 	}
