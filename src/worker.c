@@ -76,6 +76,8 @@
 #define SAFETY_TIMEOUT_MS 30000
 /* most deliveries held by the worker over all webhooks */
 #define MAX_HELD 20000
+/* how often owners' privileges are checked again */
+#define OWNER_CHECK_INTERVAL_MS 2000
 /* rows removed per retention pass */
 #define PURGE_BATCH 10000
 /* bounds on a receiver's Retry-After */
@@ -128,6 +130,7 @@ static ResourceOwner signing_owner;	/* pg_hmac needs one outside transactions */
 static List *outcomes = NIL;
 static List *fresh = NIL;		/* claimed, claim not yet committed */
 static bool claim_committed = false;	/* is the current claim past commit? */
+static TimestampTz next_owner_check = 0;
 static HTAB *slots;
 static int	total_held = 0;
 static int *schedule_ms = NULL;
@@ -141,6 +144,7 @@ static SPIPlanPtr next_retry_plan;
 static SPIPlanPtr purge_plan;
 static SPIPlanPtr disable_plan;
 static SPIPlanPtr active_plan;
+static SPIPlanPtr owners_plan;
 
 /*
  * Parse a retry schedule such as "5s,5min,30min,2h" into malloc'd delays in
@@ -364,6 +368,22 @@ prepare_plans(void)
 		"     AND q.next_attempt_at OPERATOR(pg_catalog.>) pg_catalog.now()"
 		"   ORDER BY q.next_attempt_at LIMIT 1) n"
 		" WHERE h.state OPERATOR(pg_catalog.=) 'active'",
+		0, NULL);
+	owners_plan = prepare(
+		"UPDATE webhook.hook h"
+		"   SET state = 'disabled',"
+		"       disabled_reason = 'its owner can no longer read every row of '"
+		"           OPERATOR(pg_catalog.||) COALESCE('table ' OPERATOR(pg_catalog.||) h.relation::pg_catalog.text,"
+		"                                    'schema ' OPERATOR(pg_catalog.||) h.schema_name)"
+		" WHERE h.state OPERATOR(pg_catalog.=) 'active'"
+		"   AND CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_authid a"
+		"                              WHERE a.oid OPERATOR(pg_catalog.=) h.owner) THEN true"
+		"            WHEN h.relation IS NOT NULL"
+		"            THEN NOT pg_catalog.has_table_privilege(h.owner, h.relation, 'SELECT')"
+		"            WHEN h.schema_name IS NOT NULL"
+		"            THEN NOT pg_catalog.has_schema_privilege(h.owner, h.schema_name, 'USAGE')"
+		"            ELSE false END"
+		" RETURNING h.name, h.disabled_reason",
 		0, NULL);
 	active_plan = prepare(
 		"SELECT id FROM webhook.hook WHERE state OPERATOR(pg_catalog.=) 'active'",
@@ -873,6 +893,19 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		*recovered = true;
 	}
 
+	/* a webhook whose owner lost the right to read what it watches stops */
+	if (GetCurrentTimestamp() >= next_owner_check)
+	{
+		if (SPI_execute_plan(owners_plan, NULL, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not check webhook owners");
+		for (uint64 i = 0; i < SPI_processed; i++)
+			ereport(LOG,
+					(errmsg("webhook \"%s\" disabled: %s",
+							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
+		next_owner_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   OWNER_CHECK_INTERVAL_MS);
+	}
 	release_inactive();
 
 	ids = palloc(sizeof(Datum) * (hash_get_num_entries(slots) + 1));

@@ -1,7 +1,8 @@
 # Housekeeping: delivered and failed history is purged after
 # webhook.retention; a webhook whose attempts all fail for
 # webhook.disable_after is disabled with the reason, keeps capturing, and
-# resume re-enables it and delivers what it held.
+# resume re-enables it and delivers what it held; a webhook whose owner
+# loses SELECT on its table stops sending, with the reason.
 use strict;
 use warnings;
 
@@ -58,6 +59,35 @@ ok( $node->poll_query_until('postgres',
 	'resume delivers what was held');
 is(scalar(grep { $_->{path} eq '/ok/fixed' } WebhookTest::received($receiver)), 2,
 	'both held events arrive');
+
+# the owner loses SELECT: the webhook stops, and says why
+$node->safe_psql('postgres', qq{
+	CREATE ROLE alice;
+	CREATE TABLE private (id int PRIMARY KEY, note text);
+	GRANT SELECT ON private TO alice;
+	GRANT EXECUTE ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb,
+	                                          interval, integer, boolean) TO alice;
+	SET ROLE alice;
+	SELECT webhook.register('alices', '$url/ok/alices', 'private');
+	RESET ROLE;
+	INSERT INTO private VALUES (1, 'readable');
+});
+ok( $node->poll_query_until('postgres',
+		"SELECT status = 'delivered' FROM webhook.deliveries WHERE webhook = 'alices'"),
+	'a webhook of an ordinary role delivers');
+$node->safe_psql('postgres', 'REVOKE SELECT ON private FROM alice');
+ok( $node->poll_query_until('postgres',
+		"SELECT state = 'disabled' FROM webhook.webhooks WHERE name = 'alices'"),
+	'it is disabled once its owner cannot read the table');
+like($node->safe_psql('postgres', "SELECT disabled_reason FROM webhook.webhooks WHERE name = 'alices'"),
+	qr/owner can no longer read every row of table public.private/, 'with the reason');
+$node->safe_psql('postgres', "INSERT INTO private VALUES (2, 'not for alice')");
+$node->safe_psql('postgres', 'INSERT INTO t VALUES (1000)');
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM webhook.deliveries WHERE webhook = 'kept-short' AND status <> 'delivered'"),
+	'the worker has run since');
+is(scalar(grep { $_->{body} =~ /not for alice/ } WebhookTest::received($receiver)), 0,
+	'nothing the owner may not read is sent');
 
 $node->stop;
 WebhookTest::stop_receiver($receiver);
