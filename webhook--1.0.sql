@@ -569,7 +569,7 @@ BEGIN
           FROM pg_catalog.pg_event_trigger_ddl_commands() d
          WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
            AND d.objsubid OPERATOR(pg_catalog.=) 0
-           AND d.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+           AND d.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
            AND webhook._watchable(d.objid)
     LOOP
         FOR h IN
@@ -589,7 +589,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION webhook._on_ddl_end() IS
-    'Internal: install capture triggers on tables created in (or moved into) a watched schema';
+    'Internal: install capture triggers on tables created in a watched schema';
 
 CREATE FUNCTION webhook._on_sql_drop() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -607,7 +607,7 @@ COMMENT ON FUNCTION webhook._on_sql_drop() IS
 REVOKE ALL ON FUNCTION webhook._on_ddl_end(), webhook._on_sql_drop() FROM PUBLIC;
 
 CREATE EVENT TRIGGER webhook_ddl_end ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
     EXECUTE FUNCTION webhook._on_ddl_end();
 CREATE EVENT TRIGGER webhook_sql_drop ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')

@@ -1,0 +1,68 @@
+# pg_dump and restore keep the webhooks (names, secrets, what they watch,
+# their triggers) and replay no history; after the restore, changes flow
+# again, with webhook-ids that never repeat the old ones.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use WebhookTest;
+
+my $receiver = WebhookTest::start_receiver();
+my $url = $receiver->{url};
+my $old = WebhookTest::start_node('dump_source');
+
+$old->safe_psql('postgres', qq{
+	CREATE EXTENSION webhook;
+	CREATE TABLE orders (id int PRIMARY KEY, status text);
+	CREATE SCHEMA app;
+	CREATE TABLE app.items (id int PRIMARY KEY);
+	SELECT webhook.register('orders', '$url/ok/orders', 'orders', events => '{insert,update}');
+	SELECT webhook.register('app', '$url/ok/app', schema => 'app');
+	INSERT INTO orders VALUES (1, 'before the dump');
+	INSERT INTO app.items VALUES (1);
+});
+ok( $old->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM webhook.deliveries WHERE status = 'delivered'"),
+	'delivered before the dump');
+my $secret = $old->safe_psql('postgres', "SELECT webhook.secret('orders')");
+
+my $dump = PostgreSQL::Test::Utils::tempdir() . '/dump.custom';
+$old->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $old->connstr('postgres') ], 'pg_dump');
+$old->stop;
+
+my $new = WebhookTest::start_node('dump_target');
+$new->command_ok([ 'pg_restore', '--exit-on-error', '-d', $new->connstr('postgres'), $dump ],
+	'pg_restore');
+
+is($new->safe_psql('postgres', 'SELECT name, watches, events, state FROM webhook.webhooks ORDER BY name'),
+	"app|schema app|{insert,update,delete,truncate}|active\norders|table orders|{insert,update}|active",
+	'the webhooks are back');
+is($new->safe_psql('postgres', "SELECT webhook.secret('orders')"), $secret, 'with their secrets');
+is($new->safe_psql('postgres', 'SELECT count(*) FROM webhook.queue'), '0', 'no history is replayed');
+is($new->safe_psql('postgres',
+		"SELECT count(*) FROM pg_trigger WHERE tgfoid = 'webhook.capture()'::regprocedure"),
+	'3', 'the triggers are back, once each');
+
+$new->safe_psql('postgres', q{
+	INSERT INTO orders VALUES (2, 'after the restore');
+	CREATE TABLE app.later (id int);
+	INSERT INTO app.later VALUES (7);
+});
+ok( $new->poll_query_until('postgres',
+		"SELECT count(*) = 2 AND bool_and(status = 'delivered') FROM webhook.deliveries"),
+	'changes after the restore are delivered');
+
+my @got = grep { $_->{path} eq '/ok/orders' } WebhookTest::received($receiver);
+is(scalar(@got), 2, 'the orders receiver heard of both inserts, no more');
+my %ids = map { $_->{headers}{'webhook-id'} => 1 } @got;
+is(scalar(keys %ids), 2, 'with two different webhook-ids');
+
+$new->stop;
+WebhookTest::stop_receiver($receiver);
+done_testing();
