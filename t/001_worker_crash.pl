@@ -1,5 +1,7 @@
-# kill -9 of the delivery worker while requests are in flight loses no
-# committed event and sends none that rolled back.
+# Crashes lose no committed event and send none that rolled back: kill -9
+# of the delivery worker while requests are in flight; kill -9 of an
+# unrelated backend (the whole cluster restarts); an immediate shutdown
+# while a writer commits.
 #
 # A ledger oracle: every transaction writes a unique marker; after the crash
 # and a bounded wait, every committed marker must have reached the receiver
@@ -9,6 +11,7 @@ use strict;
 use warnings;
 
 use FindBin;
+use POSIX ();
 use lib $FindBin::RealBin;
 
 use PostgreSQL::Test::Cluster;
@@ -80,6 +83,56 @@ ok( $node->poll_query_until('postgres',
 
 my $report = WebhookTest::ledger_check($receiver, '/slow/300/ledger', \@committed, \@rolled_back);
 note sprintf("kill -9 of the worker: %d committed, %d delivered, %d duplicates, %d rolled back sent",
+	$report->{committed}, $report->{delivered}, $report->{duplicates}, $report->{leaked});
+
+# kill -9 of an unrelated backend: the postmaster restarts every process
+my $idle = $node->background_psql('postgres');
+my $victim = $idle->query_safe('SELECT pg_backend_pid()');
+$node->safe_psql('postgres', q{
+	INSERT INTO ledger (marker) SELECT 'k' || g FROM generate_series(1, 30) g;
+});
+push @committed, map { "k$_" } 1 .. 30;
+kill 'KILL', $victim;
+eval { $idle->quit };
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'webhook worker'")
+  or die "the cluster did not come back";
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM webhook.deliveries WHERE status <> 'delivered'"),
+	'after a backend crash, every delivery ends delivered');
+$report = WebhookTest::ledger_check($receiver, '/slow/300/ledger', \@committed, \@rolled_back);
+note sprintf("kill -9 of a backend: %d committed, %d delivered, %d duplicates, %d rolled back sent",
+	$report->{committed}, $report->{delivered}, $report->{duplicates}, $report->{leaked});
+
+# immediate shutdown while a writer commits one marker at a time; a marker
+# counts as committed once its INSERT returned
+my $ledger = PostgreSQL::Test::Utils::tempdir() . '/committed';
+my $pid = fork();
+die "fork: $!" unless defined $pid;
+if ($pid == 0)
+{
+	open my $fh, '>>', $ledger or die;
+	$fh->autoflush(1);
+	for my $i (1 .. 400)
+	{
+		my ($ret) = $node->psql('postgres', "INSERT INTO ledger (marker) VALUES ('w$i')");
+		print $fh "w$i\n" if $ret == 0;
+	}
+	POSIX::_exit(0);			# not exit: the framework's END blocks would stop the node
+}
+$node->poll_query_until('postgres', "SELECT count(*) >= 40 FROM ledger WHERE marker LIKE 'w%'")
+  or die "the writer did not start";
+$node->stop('immediate');
+$node->start;
+waitpid($pid, 0);
+my @written = split /\n/, slurp_file($ledger);
+ok(scalar(@written) >= 40, scalar(@written) . ' markers committed around the immediate shutdown');
+push @committed, @written;
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM webhook.deliveries WHERE status <> 'delivered'"),
+	'after an immediate shutdown, every delivery ends delivered');
+$report = WebhookTest::ledger_check($receiver, '/slow/300/ledger', \@committed, \@rolled_back);
+note sprintf("immediate shutdown under writes: %d committed, %d delivered, %d duplicates, %d rolled back sent",
 	$report->{committed}, $report->{delivered}, $report->{duplicates}, $report->{leaked});
 
 $node->stop;
