@@ -91,6 +91,7 @@ typedef struct Delivery
 	MemoryContext cxt;
 	char	   *msg_id;
 	char	   *secret;
+	char	   *poison;			/* why it can never be sent, if so */
 	bool		fifo;
 	uint8		key[WEBHOOK_MAX_KEY];
 	int			keylen;
@@ -698,6 +699,62 @@ start_waiting(void)
 }
 
 /*
+ * A body in the server encoding as UTF-8, in the current memory context.
+ * SQL_ASCII data is not checked by PostgreSQL, so invalid UTF-8 in it
+ * becomes U+FFFD.  If the text has no UTF-8 form (a conversion error),
+ * returns NULL with *poison set to the reason: such an event can never be
+ * sent, and fails alone rather than stall every claim.
+ */
+static char *
+body_as_utf8(char *body, char **poison)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile out = NULL;
+
+	if (GetDatabaseEncoding() == PG_SQL_ASCII)
+	{
+		StringInfoData buf;
+		size_t		len = strlen(body);
+
+		initStringInfo(&buf);
+		for (size_t i = 0; i < len;)
+		{
+			int			l = pg_utf_mblen((const unsigned char *) body + i);
+
+			if (i + l <= len && pg_utf8_islegal((const unsigned char *) body + i, l))
+			{
+				appendBinaryStringInfo(&buf, body + i, l);
+				i += l;
+			}
+			else
+			{
+				appendStringInfoString(&buf, "\xEF\xBF\xBD");
+				i++;
+			}
+		}
+		return buf.data;
+	}
+
+	/* conversion is pure computation: an error can be caught and dropped */
+	PG_TRY();
+	{
+		out = pg_server_to_any(body, strlen(body), PG_UTF8);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		*poison = psprintf("the event cannot be converted to UTF-8: %s", edata->message);
+		out = NULL;
+	}
+	PG_END_TRY();
+	return out;
+}
+
+/*
  * Build a Delivery from one claimed row (SPI tuple), in its own memory
  * context, and add it to the fresh list: it joins its webhook's window only
  * once the claim has committed (admit_fresh).
@@ -733,9 +790,9 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->req.timeout_ms = (long) DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 	d->msg_id = TextDatumGetCString(SPI_getbinval(tup, desc, 9, &isnull));
 	body = TextDatumGetCString(SPI_getbinval(tup, desc, 10, &isnull));
-	utf8 = pg_server_to_any(body, strlen(body), PG_UTF8);
+	utf8 = body_as_utf8(body, &d->poison);
 	d->req.body = utf8;
-	d->req.bodylen = strlen(utf8);
+	d->req.bodylen = utf8 ? strlen(utf8) : 0;
 	d->req.resp_cap = webhook_response_body_limit;
 	d->req.resp = palloc(Max(d->req.resp_cap, 1));
 	d->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
@@ -781,7 +838,14 @@ admit_fresh(void)
 		slot->sending++;		/* undone by finish() */
 		total_held++;
 
-		if (!webhook_decode_secret(d->secret, d->key, &d->keylen))
+		if (d->poison != NULL)
+		{
+			strlcpy(d->req.errbuf, d->poison, sizeof(d->req.errbuf));
+			d->req.code = CURLE_CONV_FAILED;
+			d->req.attempts = d->req.max_attempts;	/* will not get better */
+			finish(d);
+		}
+		else if (!webhook_decode_secret(d->secret, d->key, &d->keylen))
 		{
 			strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
 					sizeof(d->req.errbuf));

@@ -1,6 +1,7 @@
 # Whatever the row holds, the receiver gets valid UTF-8 JSON: NaN and
 # infinities, bytea, arrays, composites, domains, enums, generated and
-# dropped columns, control characters, in a LATIN1 database.
+# dropped columns, control characters, in a LATIN1 database; and bytes that
+# are not UTF-8 in a SQL_ASCII one.
 use strict;
 use warnings;
 
@@ -78,5 +79,29 @@ is($rows{2}{txt}, "\x{ff}", 'LATIN1 ÿ arrives as UTF-8');
 is($rows{2}{n}, 'Infinity', 'numeric infinity is a string');
 
 $node->stop;
+
+# SQL_ASCII stores any bytes; what is not UTF-8 arrives as U+FFFD
+my $ascii = PostgreSQL::Test::Cluster->new('sql_ascii');
+$ascii->init(extra => [ '--encoding=SQL_ASCII', '--locale=C' ]);
+$ascii->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'webhook'
+webhook.allowed_networks = '127.0.0.0/8'
+});
+$ascii->start;
+$ascii->safe_psql('postgres', qq{
+	CREATE EXTENSION webhook;
+	CREATE TABLE raw (id int PRIMARY KEY, t text);
+	SELECT webhook.register('raw', '$receiver->{url}/ok/raw', 'raw');
+	INSERT INTO raw VALUES (1, E'ok \\xff\\xfe end');
+});
+ok( $ascii->poll_query_until('postgres',
+		"SELECT status = 'delivered' FROM webhook.deliveries WHERE webhook = 'raw'"),
+	'a SQL_ASCII row with invalid UTF-8 is delivered');
+my ($raw) = grep { $_->{path} eq '/ok/raw' } WebhookTest::received($receiver);
+ok($raw->{utf8}, 'as valid UTF-8');
+is(decode_json(Encode::encode('UTF-8', $raw->{body}))->{data}{new}{t}, "ok \x{fffd}\x{fffd} end",
+	'with U+FFFD for each byte that was not UTF-8');
+$ascii->stop;
+
 WebhookTest::stop_receiver($receiver);
 done_testing();
