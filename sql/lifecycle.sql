@@ -74,3 +74,10 @@ INSERT INTO orders VALUES (1, 'still writable');
 CREATE EXTENSION webhook;
 SELECT webhook.register('again', 'http://127.0.0.1:9/again', 'orders') > 0 AS registered;
 DROP EXTENSION webhook CASCADE;
+
+-- a schema planted under the extension's name makes CREATE EXTENSION fail
+-- rather than run with someone else's objects
+CREATE SCHEMA webhook;
+CREATE FUNCTION webhook.capture() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE EXTENSION webhook;
+DROP SCHEMA webhook CASCADE;
