@@ -20,8 +20,11 @@
 #   8 idle             the worker's CPU over 60 s with nothing to do
 #
 # Ratios are to a baseline measured in the same run; variants are
-# interleaved (their order rotates each round) and each figure is the
-# median of BENCH_RUNS rounds.  Every wait is bounded: a scenario the
+# interleaved (their order rotates each round) and each figure of
+# scenarios 1, 2, 4 and 6 is the median of BENCH_RUNS rounds (3 and 5 run
+# once per variant: flatness and percentiles over all their transactions;
+# 7 and 8 once).  OLTP runs 15 s, not 20, to keep the whole run under 15
+# minutes on 2 cores (about 11 minutes).  Every wait is bounded: a scenario the
 # extension cannot finish in time reports "timeout" (with the rate it
 # reached) instead of hanging.  Nothing here asserts a timing.
 #
