@@ -76,6 +76,8 @@
 #define SAFETY_TIMEOUT_MS 30000
 /* most deliveries held by the worker over all webhooks */
 #define MAX_HELD 20000
+/* after a claim that found nothing, the next waits this long */
+#define EMPTY_CLAIM_PAUSE_MS 2
 /* how often owners' privileges are checked again */
 #define OWNER_CHECK_INTERVAL_MS 2000
 /* rows removed per retention pass */
@@ -132,6 +134,9 @@ static List *outcomes = NIL;
 static List *fresh = NIL;		/* claimed, claim not yet committed */
 static bool claim_committed = false;	/* is the current claim past commit? */
 static TimestampTz next_owner_check = 0;
+static uint64 claimed_last = 0;		/* rows the last claim took */
+static bool last_claim_empty = false;
+static TimestampTz next_empty_claim = 0;
 static HTAB *slots;
 static int	total_held = 0;
 static int *schedule_ms = NULL;
@@ -294,7 +299,7 @@ prepare_plans(void)
 			"   FROM hooks"
 			"  WHERE q.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT picked.id FROM picked))"
 			"    AND (CASE WHEN q.status IN ('p', 'r') THEN true END)"
-			"    AND hooks.id OPERATOR(pg_catalog.=) q.hook_id"
+			"    AND hooks.id OPERATOR(pg_catalog.=) (q.hook_id OPERATOR(pg_catalog.+) 0)"
 			" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret,"
 			"   ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value"
 			"           FROM pg_catalog.jsonb_each_text(hooks.headers) e),"
@@ -939,6 +944,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	ClaimedRow *rows;
 
 	*next_retry = 0;
+	claimed_last = 0;
 	*present = OidIsValid(ext);
 	if (!*present)
 	{
@@ -991,6 +997,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim deliveries");
 	got = SPI_processed;
+	claimed_last = got;
 
 	/* start them in event order: RETURNING gives no order */
 	rows = palloc(sizeof(ClaimedRow) * (got + 1));
@@ -1329,9 +1336,11 @@ webhook_worker_main(Datum main_arg)
 	 * Every statement of the worker reaches rows through the queue's
 	 * indexes, with arrays of ids whose sizes a plan cannot know: one
 	 * generic plan each, and never a scan of the whole queue.  (Updates by
-	 * id test the status inside a CASE so that the plan looks rows up by
-	 * primary key rather than walk a status range of the work index, which
-	 * holds the dead entries of every state change until vacuum.)
+	 * id test the status inside a CASE, and join their webhook through
+	 * hook_id + 0, so that the plan looks rows up by primary key whatever
+	 * the statistics were when it was made, rather than walk a range of the
+	 * work index, which holds the dead entries of every state change until
+	 * vacuum.)
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("plan_cache_mode", "force_generic_plan", PGC_SUSET, PGC_S_OVERRIDE);
@@ -1407,9 +1416,27 @@ webhook_worker_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		if ((next_retry != 0 && now >= next_retry) || now >= next_look)
 			work_due = true;
-		/* not while outcomes wait to be recorded: fifo order depends on them */
+		/*
+		 * Not while outcomes wait to be recorded: fifo order depends on
+		 * them.  And after a claim that found nothing, not again for a few
+		 * milliseconds: commits to the tables of a paused webhook wake the
+		 * worker too, and must not keep it busy claiming nothing.
+		 */
 		if (work_due && outcomes == NIL)
-			guarded_claim();
+		{
+			if (last_claim_empty && now < next_empty_claim)
+			{
+				work_due = false;	/* the timer below brings it back */
+				next_look = Min(next_look, next_empty_claim);
+			}
+			else
+			{
+				guarded_claim();
+				last_claim_empty = (claimed_last == 0);
+				next_empty_claim = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															   EMPTY_CLAIM_PAUSE_MS);
+			}
+		}
 		if (present && now >= next_purge)
 			guarded_purge(now);
 		start_waiting();
