@@ -43,3 +43,11 @@ demo:
 	$(MAKE) all
 	$(MAKE) install
 	tools/demo.sh
+
+# The benchmark suite (BENCHMARKS.md): a throwaway cluster, nginx, and the
+# comparisons, printed as one table.  About 11 minutes.
+bench:
+	tools/deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	bench/run.sh
