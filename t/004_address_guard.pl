@@ -2,6 +2,7 @@
 # of a loopback or unspecified address reaches a listener on 127.0.0.1; the
 # check is on the resolved address, so numeric tricks and names that resolve
 # to loopback are caught too.  Allowing 127.0.0.0/8 by reload lets them through.
+# Proxy environment variables are ignored.
 use strict;
 use warnings;
 
@@ -61,7 +62,34 @@ ok( $node->poll_query_until('postgres',
 # the setting is checked
 my ($ret, $out, $err) = $node->psql('postgres', "ALTER SYSTEM SET webhook.allowed_networks = '127.0.0.0/33'");
 like($err, qr/not an IPv4 or IPv6 network/, 'a malformed network is refused');
-
 $node->stop;
+
+# proxy variables in the server's environment are ignored: requests go
+# straight to the receiver, never through the "proxy"
+my $proxy = WebhookTest::start_receiver();
+my $proxied = WebhookTest::start_node('proxied');
+{
+	local $ENV{http_proxy} = $proxy->{url};
+	local $ENV{HTTP_PROXY} = $proxy->{url};
+	local $ENV{https_proxy} = $proxy->{url};
+	local $ENV{ALL_PROXY} = $proxy->{url};
+	$proxied->restart;
+}
+$proxied->safe_psql('postgres', qq{
+	CREATE EXTENSION webhook;
+	CREATE TABLE p (id int PRIMARY KEY);
+	SELECT webhook.register('direct', 'http://127.0.0.1:$port/ok/direct', 'p');
+	INSERT INTO p VALUES (1);
+});
+ok( $proxied->poll_query_until('postgres',
+		"SELECT status = 'delivered' FROM webhook.deliveries WHERE webhook = 'direct'"),
+	'delivered with proxy variables set');
+is(scalar(grep { $_->{path} =~ m{/ok/direct} } WebhookTest::received($receiver)), 1,
+	'straight to the receiver');
+my @through_proxy = WebhookTest::received($proxy);
+is(scalar(@through_proxy), 0, 'the proxy saw nothing');
+$proxied->stop;
+WebhookTest::stop_receiver($proxy);
+
 WebhookTest::stop_receiver($receiver);
 done_testing();
