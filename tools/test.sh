@@ -90,5 +90,7 @@ fi
 
 note "suites"
 echo "$passed passed, $failed failed"
+cleanup
+trap - EXIT
 [ "$failed" -eq 0 ] && rm -rf "$WORK"
 exit $((failed > 0))
