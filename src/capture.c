@@ -384,12 +384,18 @@ row_json(HeapTuple tuple, TupleDesc tupdesc)
 
 /*
  * Roughly how many bytes a row's values take, without detoasting them: the
- * JSON text is at least about this long.
+ * JSON text is at least about this long.  Only out-of-line (TOASTed) values
+ * can make a row huge before serialisation; a row without any is measured by
+ * its own length, without walking its attributes (the size of its JSON is
+ * checked after serialisation anyway).
  */
 static Size
 row_raw_size(HeapTuple tuple, TupleDesc tupdesc)
 {
 	Size		total = 0;
+
+	if (!HeapTupleHasExternal(tuple))
+		return tuple->t_len;
 
 	for (int i = 0; i < tupdesc->natts; i++)
 	{

@@ -117,7 +117,6 @@ webhook_shmem_startup(void)
 	{
 		SpinLockInit(&webhook_shared->mutex);
 		webhook_shared->worker_latch = NULL;
-		webhook_shared->worker_pid = 0;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -27,14 +27,12 @@
 
 /*
  * Shared state: how backends find the worker's latch.  The worker publishes
- * its latch at start and clears it at exit; writers read it at commit.  The
- * spinlock only keeps the pointer and pid consistent with each other.
+ * its latch at start and clears it at exit; writers read it at commit.
  */
 typedef struct WebhookShared
 {
 	slock_t		mutex;
 	Latch	   *worker_latch;	/* NULL while no worker runs */
-	pid_t		worker_pid;
 } WebhookShared;
 
 extern WebhookShared *webhook_shared;

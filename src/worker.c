@@ -135,7 +135,6 @@ static List *fresh = NIL;		/* claimed, claim not yet committed */
 static bool claim_committed = false;	/* is the current claim past commit? */
 static TimestampTz next_owner_check = 0;
 static uint64 claimed_last = 0;		/* rows the last claim took */
-static bool last_claim_empty = false;
 static TimestampTz next_empty_claim = 0;
 static HTAB *slots;
 static int	total_held = 0;
@@ -243,7 +242,6 @@ unpublish_latch(int code, Datum arg)
 {
 	SpinLockAcquire(&webhook_shared->mutex);
 	webhook_shared->worker_latch = NULL;
-	webhook_shared->worker_pid = 0;
 	SpinLockRelease(&webhook_shared->mutex);
 }
 
@@ -874,6 +872,17 @@ admit_fresh(void)
 	list_free(admitted);
 }
 
+/* LOG each webhook a statement just disabled: it returned (name, reason). */
+static void
+log_disabled(void)
+{
+	for (uint64 i = 0; i < SPI_processed; i++)
+		ereport(LOG,
+				(errmsg("webhook \"%s\" disabled: %s",
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
+}
+
 /*
  * Hand back what waits in the windows of webhooks that are no longer active
  * (paused, disabled or removed since the claim).  In a claim transaction.
@@ -968,11 +977,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	{
 		if (SPI_execute_plan(owners_plan, NULL, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not check webhook owners");
-		for (uint64 i = 0; i < SPI_processed; i++)
-			ereport(LOG,
-					(errmsg("webhook \"%s\" disabled: %s",
-							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
+		log_disabled();
 		next_owner_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   OWNER_CHECK_INTERVAL_MS);
 	}
@@ -1162,11 +1167,7 @@ record(void)
 
 		if (SPI_execute_plan(disable_plan, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not disable failing webhooks");
-		for (uint64 i = 0; i < SPI_processed; i++)
-			ereport(LOG,
-					(errmsg("webhook \"%s\" disabled: %s",
-							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-							SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
+		log_disabled();
 	}
 
 	end_work();
@@ -1367,7 +1368,6 @@ webhook_worker_main(Datum main_arg)
 	on_shmem_exit(unpublish_latch, (Datum) 0);
 	SpinLockAcquire(&webhook_shared->mutex);
 	webhook_shared->worker_latch = MyLatch;
-	webhook_shared->worker_pid = MyProcPid;
 	SpinLockRelease(&webhook_shared->mutex);
 
 	ereport(LOG,
@@ -1424,7 +1424,7 @@ webhook_worker_main(Datum main_arg)
 		 */
 		if (work_due && outcomes == NIL)
 		{
-			if (last_claim_empty && now < next_empty_claim)
+			if (claimed_last == 0 && now < next_empty_claim)
 			{
 				work_due = false;	/* the timer below brings it back */
 				next_look = Min(next_look, next_empty_claim);
@@ -1432,7 +1432,6 @@ webhook_worker_main(Datum main_arg)
 			else
 			{
 				guarded_claim();
-				last_claim_empty = (claimed_last == 0);
 				next_empty_claim = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 															   EMPTY_CLAIM_PAUSE_MS);
 			}
