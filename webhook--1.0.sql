@@ -8,8 +8,9 @@
  *                          and the delivery state the worker drives
  *
  * Every function pins search_path; every object is schema-qualified.  The
- * API functions are SECURITY DEFINER and revoked from PUBLIC: a superuser
- * grants them to the roles that may register webhooks.
+ * API functions are revoked from PUBLIC: a superuser grants them to the
+ * roles that may register webhooks.  Each runs as its caller and hands the
+ * work to a SECURITY DEFINER twin (webhook._register for webhook.register).
  */
 
 CREATE SCHEMA webhook;
@@ -129,7 +130,7 @@ CREATE FUNCTION webhook._caller() RETURNS regrole
     LANGUAGE c STABLE STRICT SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'webhook_caller';
 COMMENT ON FUNCTION webhook._caller() IS
-    'Internal: the role that called the API (the current role outside SECURITY DEFINER functions)';
+    'Internal: the role that called the API function now running (its current role at the call)';
 
 CREATE FUNCTION webhook.sign(secret text, msg_id text, ts bigint, body text) RETURNS text
     LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
@@ -289,17 +290,9 @@ COMMENT ON FUNCTION webhook._check_headers(jsonb) IS 'Internal: validate the cus
  * API
  * --------------------------------------------------------------------- */
 
-CREATE FUNCTION webhook.register(
-    name         text,
-    url          text,
-    relation     regclass DEFAULT NULL,
-    schema       name DEFAULT NULL,
-    events       text[] DEFAULT '{insert,update,delete,truncate}',
-    secret       text DEFAULT NULL,
-    headers      jsonb DEFAULT '{}',
-    timeout      interval DEFAULT '15 s',
-    max_attempts integer DEFAULT 8,
-    fifo         boolean DEFAULT false)
+CREATE FUNCTION webhook._register(
+    name text, url text, relation regclass, schema name, events text[], secret text,
+    headers jsonb, timeout interval, max_attempts integer, fifo boolean)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -440,10 +433,10 @@ BEGIN
     RETURN h.id;
 END
 $$;
-COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean) IS
-    'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
+COMMENT ON FUNCTION webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean) IS
+    'Internal: webhook.register, run as the extension''s owner';
 
-CREATE FUNCTION webhook.unregister(name text) RETURNS void
+CREATE FUNCTION webhook._unregister(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -454,10 +447,10 @@ BEGIN
     DELETE FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id;
 END
 $$;
-COMMENT ON FUNCTION webhook.unregister(text) IS
-    'Remove a webhook, its triggers and its undelivered events';
+COMMENT ON FUNCTION webhook._unregister(text) IS
+    'Internal: webhook.unregister, run as the extension''s owner';
 
-CREATE FUNCTION webhook.pause(name text) RETURNS void
+CREATE FUNCTION webhook._pause(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -467,10 +460,10 @@ BEGIN
      WHERE hook.id OPERATOR(pg_catalog.=) h.id;
 END
 $$;
-COMMENT ON FUNCTION webhook.pause(text) IS
-    'Hold delivery for a webhook; changes are still captured and wait in the queue';
+COMMENT ON FUNCTION webhook._pause(text) IS
+    'Internal: webhook.pause, run as the extension''s owner';
 
-CREATE FUNCTION webhook.resume(name text) RETURNS void
+CREATE FUNCTION webhook._resume(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -482,10 +475,10 @@ BEGIN
     PERFORM webhook._wake();
 END
 $$;
-COMMENT ON FUNCTION webhook.resume(text) IS
-    'Deliver again for a paused or disabled webhook, starting with what was held, in order';
+COMMENT ON FUNCTION webhook._resume(text) IS
+    'Internal: webhook.resume, run as the extension''s owner';
 
-CREATE FUNCTION webhook.ping(name text) RETURNS bigint
+CREATE FUNCTION webhook._ping(name text) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -499,20 +492,20 @@ BEGIN
     RETURN v_id;
 END
 $$;
-COMMENT ON FUNCTION webhook.ping(text) IS
-    'Queue a webhook.ping test event for a webhook; returns the delivery id';
+COMMENT ON FUNCTION webhook._ping(text) IS
+    'Internal: webhook.ping, run as the extension''s owner';
 
-CREATE FUNCTION webhook.secret(name text) RETURNS text
+CREATE FUNCTION webhook._secret(name text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN (webhook._lookup(name)).secret;
 END
 $$;
-COMMENT ON FUNCTION webhook.secret(text) IS
-    'The signing secret (whsec_...) a receiver uses to verify webhook-signature';
+COMMENT ON FUNCTION webhook._secret(text) IS
+    'Internal: webhook.secret, run as the extension''s owner';
 
-CREATE FUNCTION webhook.redeliver(delivery_id bigint) RETURNS void
+CREATE FUNCTION webhook._redeliver(delivery_id bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -537,6 +530,53 @@ BEGIN
     PERFORM webhook._wake();
 END
 $$;
+COMMENT ON FUNCTION webhook._redeliver(bigint) IS
+    'Internal: webhook.redeliver, run as the extension''s owner';
+
+/*
+ * The API's entry points.  Each is a C function running as its caller: it
+ * notes the current role (so a SECURITY DEFINER function calling the API
+ * acts as its owner, as it would for any other SQL), then calls the
+ * SECURITY DEFINER function of the same name with a leading underscore,
+ * which does the work.  webhook._caller() there returns the noted role.
+ */
+CREATE FUNCTION webhook.register(
+    name         text,
+    url          text,
+    relation     regclass DEFAULT NULL,
+    schema       name DEFAULT NULL,
+    events       text[] DEFAULT '{insert,update,delete,truncate}',
+    secret       text DEFAULT NULL,
+    headers      jsonb DEFAULT '{}',
+    timeout      interval DEFAULT '15 s',
+    max_attempts integer DEFAULT 8,
+    fifo         boolean DEFAULT false)
+    RETURNS integer
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.unregister(name text) RETURNS void
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.pause(name text) RETURNS void
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.resume(name text) RETURNS void
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.ping(name text) RETURNS bigint
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.secret(name text) RETURNS text
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.redeliver(delivery_id bigint) RETURNS void
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean) IS
+    'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
+COMMENT ON FUNCTION webhook.unregister(text) IS
+    'Remove a webhook, its triggers and its undelivered events';
+COMMENT ON FUNCTION webhook.pause(text) IS
+    'Hold delivery for a webhook; changes are still captured and wait in the queue';
+COMMENT ON FUNCTION webhook.resume(text) IS
+    'Deliver again for a paused or disabled webhook, starting with what was held, in order';
+COMMENT ON FUNCTION webhook.ping(text) IS
+    'Queue a webhook.ping test event for a webhook; returns the delivery id';
+COMMENT ON FUNCTION webhook.secret(text) IS
+    'The signing secret (whsec_...) a receiver uses to verify webhook-signature';
 COMMENT ON FUNCTION webhook.redeliver(bigint) IS
     'Send a delivered or failed delivery again, with the same webhook-id';
 
@@ -544,6 +584,9 @@ REVOKE ALL ON FUNCTION
     webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean),
     webhook.unregister(text), webhook.pause(text), webhook.resume(text),
     webhook.ping(text), webhook.secret(text), webhook.redeliver(bigint),
+    webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean),
+    webhook._unregister(text), webhook._pause(text), webhook._resume(text),
+    webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
     webhook._wake(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),

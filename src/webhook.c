@@ -25,6 +25,8 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -32,6 +34,7 @@
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 
 #include "webhook.h"
 
@@ -39,6 +42,7 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(webhook_wake);
 PG_FUNCTION_INFO_V1(webhook_caller);
+PG_FUNCTION_INFO_V1(webhook_api);
 
 /* GUC variables */
 char	   *webhook_database_name = NULL;
@@ -211,15 +215,76 @@ webhook_wake(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* The role that called the API function now running, if any. */
+static Oid	api_caller = InvalidOid;
+
 /*
- * webhook._caller(): the role on whose behalf the API was called.  Inside a
- * SECURITY DEFINER function the current user is the function's owner; the
- * outer user is the role the session had set (SET ROLE or the login role).
+ * webhook._caller(): the role on whose behalf the API was called: the
+ * current role when the API function was entered (webhook_api).  A SECURITY
+ * DEFINER function that calls the API therefore acts as its owner, the way
+ * it would for any other SQL it runs.  Reached some other way (only a
+ * superuser can call the internal functions), it is the session's role.
  */
 Datum
 webhook_caller(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_OID(GetOuterUserId());
+	PG_RETURN_OID(OidIsValid(api_caller) ? api_caller : GetOuterUserId());
+}
+
+/*
+ * Every API function (webhook.register, webhook.pause, ...) is this C
+ * function, running with its caller's privileges.  It notes the current
+ * role, then calls the SECURITY DEFINER function of the same name and
+ * arguments with a leading underscore, which does the work as the
+ * extension's owner.  Calling that function through fmgr skips its EXECUTE
+ * check: it is revoked from PUBLIC, so only this door leads to it.
+ */
+Datum
+webhook_api(PG_FUNCTION_ARGS)
+{
+	FmgrInfo   *impl = fcinfo->flinfo->fn_extra;
+	LOCAL_FCINFO(call, FUNC_MAX_ARGS);
+	Oid			saved = api_caller;
+	Datum		result;
+
+	if (impl == NULL)
+	{
+		Oid			self = fcinfo->flinfo->fn_oid;
+		Oid		   *argtypes;
+		int			nargs;
+		char	   *nsp = get_namespace_name(get_func_namespace(self));
+		char	   *name = get_func_name(self);
+		Oid			target;
+
+		if (nsp == NULL || name == NULL)
+			elog(ERROR, "cache lookup failed for function %u", self);
+		(void) get_func_signature(self, &argtypes, &nargs);
+		target = LookupFuncName(list_make2(makeString(nsp),
+										   makeString(psprintf("_%s", name))),
+								nargs, argtypes, false);
+		impl = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
+		fmgr_info_cxt(target, impl, fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = impl;
+	}
+
+	InitFunctionCallInfoData(*call, impl, fcinfo->nargs, fcinfo->fncollation,
+							 NULL, NULL);
+	for (int i = 0; i < fcinfo->nargs; i++)
+		call->args[i] = fcinfo->args[i];
+
+	api_caller = GetUserId();
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(call);
+	}
+	PG_FINALLY();
+	{
+		api_caller = saved;
+	}
+	PG_END_TRY();
+
+	fcinfo->isnull = call->isnull;
+	return result;
 }
 
 void

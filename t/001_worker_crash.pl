@@ -107,9 +107,9 @@ note sprintf("kill -9 of a backend: %d committed, %d delivered, %d duplicates, %
 # immediate shutdown while a writer commits one marker at a time; a marker
 # counts as committed once its INSERT returned
 my $ledger = PostgreSQL::Test::Utils::tempdir() . '/committed';
-my $pid = fork();
-die "fork: $!" unless defined $pid;
-if ($pid == 0)
+my $writer = fork();
+die "fork: $!" unless defined $writer;
+if ($writer == 0)
 {
 	open my $fh, '>>', $ledger or die;
 	$fh->autoflush(1);
@@ -124,7 +124,7 @@ $node->poll_query_until('postgres', "SELECT count(*) >= 40 FROM ledger WHERE mar
   or die "the writer did not start";
 $node->stop('immediate');
 $node->start;
-waitpid($pid, 0);
+waitpid($writer, 0);
 my @written = split /\n/, slurp_file($ledger);
 ok(scalar(@written) >= 40, scalar(@written) . ' markers committed around the immediate shutdown');
 push @committed, @written;

@@ -1,6 +1,6 @@
 -- API surface, SQLSTATEs and privileges.  Runs in one transaction, rolled back.
 BEGIN;
-SELECT plan(65);
+SELECT plan(68);
 
 -- the SQL surface SPEC.md names
 SELECT has_function('webhook', 'register',
@@ -115,6 +115,27 @@ SET ROLE wt_bob;
 SELECT is((SELECT count(*) FROM webhook.webhooks), 0::bigint, 'bob sees none');
 SELECT throws_ok($$SELECT webhook.unregister('alice')$$, '42704', NULL, 'bob cannot unregister alice''s');
 RESET ROLE;
+
+-- inside a SECURITY DEFINER function the API acts as the function's owner
+CREATE SCHEMA wt_dep;
+GRANT USAGE, CREATE ON SCHEMA wt_dep TO wt_alice, wt_bob;
+SET ROLE wt_alice;
+CREATE FUNCTION wt_dep.register_for(n text) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+    AS $$ SELECT webhook.register(n, 'https://example.com/', 'public.wt_api') $$;
+GRANT EXECUTE ON FUNCTION wt_dep.register_for(text) TO wt_bob;
+RESET ROLE;
+SET ROLE wt_bob;
+CREATE FUNCTION wt_dep.drop_any(n text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog
+    AS $$ SELECT webhook.unregister(n) $$;
+SELECT lives_ok($$SELECT wt_dep.register_for('alice-deputy')$$,
+                'bob registers through alice''s SECURITY DEFINER function');
+RESET ROLE;
+SELECT is((SELECT owner::text FROM webhook.webhooks WHERE name = 'alice-deputy'), 'wt_alice',
+          'that webhook belongs to the function''s owner, not the caller');
+SELECT throws_ok($$SELECT wt_dep.drop_any('alice')$$, '42704', NULL,
+                 'a superuser calling bob''s SECURITY DEFINER function lends it no rights');
 
 -- a webhook never watches what its owner cannot read
 CREATE SCHEMA wt_sch;
