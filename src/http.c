@@ -409,6 +409,8 @@ webhook_http_error_text(WebhookRequest *req, char *buf, size_t len)
 		snprintf(buf, len,
 				 "connection to %s refused: address is loopback, private or reserved and not in webhook.allowed_networks",
 				 req->blocked_addr);
+	else if (req->never_sent)
+		snprintf(buf, len, "%s", req->errbuf);
 	else if (req->errbuf[0] != '\0')
 		snprintf(buf, len, "%s: %s", curl_easy_strerror(req->code), req->errbuf);
 	else

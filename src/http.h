@@ -45,6 +45,7 @@ typedef struct WebhookRequest
 	size_t		resp_seen;		/* all body bytes read */
 	bool		resp_aborted;	/* stopped reading an oversized body */
 	char		blocked_addr[64];	/* address refused by the guard, if any */
+	bool		never_sent;		/* errbuf says why it cannot be sent at all */
 	int			retry_after_s;	/* -1 if absent */
 } WebhookRequest;
 

@@ -76,6 +76,9 @@
 #define SAFETY_TIMEOUT_MS 30000
 /* most deliveries held by the worker over all webhooks */
 #define MAX_HELD 20000
+
+/* deliveries one careful claim (claim_carefully) takes at most */
+#define CAREFUL_CLAIM_MAX 1000
 /* after a claim that found nothing, the next waits this long */
 #define EMPTY_CLAIM_PAUSE_MS 2
 /* how often owners' privileges are checked again */
@@ -136,12 +139,16 @@ static bool claim_committed = false;	/* is the current claim past commit? */
 static TimestampTz next_owner_check = 0;
 static uint64 claimed_last = 0;		/* rows the last claim took */
 static TimestampTz next_empty_claim = 0;
+static bool careful = false;	/* did the last claim fail? then claim one by one */
 static HTAB *slots;
 static int	total_held = 0;
 static int *schedule_ms = NULL;
 static int	schedule_len = 0;
 
 static SPIPlanPtr claim_plan;
+static SPIPlanPtr candidates_plan;
+static SPIPlanPtr claim_one_plan;
+static SPIPlanPtr poison_plan;
 static SPIPlanPtr record_plan;
 static SPIPlanPtr health_plan;
 static SPIPlanPtr recover_plan;
@@ -245,6 +252,46 @@ unpublish_latch(int code, Datum arg)
 	SpinLockRelease(&webhook_shared->mutex);
 }
 
+/*
+ * A claim: per active webhook with room in its window ($1 webhook ids and
+ * $2 deliveries held, $3 the window), its due deliveries in order; at most
+ * $4 in all.
+ */
+#define CLAIM_PICK \
+	"WITH hooks AS MATERIALIZED (" \
+	"  SELECT h.id, h.name, h.url, h.secret, h.headers, h.timeout, h.max_attempts, h.token, h.fifo," \
+	"         GREATEST(CASE WHEN NOT h.fifo THEN $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0)" \
+	"                       WHEN f.n IS NULL THEN 1 ELSE 0 END, 0) AS room" \
+	"    FROM webhook.hook h" \
+	"    LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS f(hook_id, n)" \
+	"      ON f.hook_id OPERATOR(pg_catalog.=) h.id" \
+	"   WHERE h.state OPERATOR(pg_catalog.=) 'active'" \
+	"), picked AS (" \
+	"  SELECT c.id FROM hooks CROSS JOIN LATERAL (" \
+	"      SELECT u.id, u.next_attempt_at FROM (" \
+	"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q" \
+	"          WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id" \
+	"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)" \
+	"        UNION ALL" \
+	"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q" \
+	"          WHERE q.status OPERATOR(pg_catalog.=) 'r' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id" \
+	"            AND (hooks.fifo OR q.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())" \
+	"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)" \
+	"      ) u ORDER BY u.id LIMIT hooks.room) c" \
+	"   WHERE c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()" \
+	"   LIMIT $4" \
+	")"
+
+/* What the worker needs of each claimed delivery: see take_row. */
+#define CLAIM_RETURNING \
+	" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret," \
+	"   ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value" \
+	"           FROM pg_catalog.jsonb_each_text(hooks.headers) e)," \
+	"   pg_catalog.ceil(pg_catalog.date_part('epoch', hooks.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8," \
+	"   'msg_' OPERATOR(pg_catalog.||) hooks.token OPERATOR(pg_catalog.||) '_'" \
+	"          OPERATOR(pg_catalog.||) q.event_id," \
+	"   webhook._body(q, hooks.name), hooks.fifo"
+
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *argtypes)
 {
@@ -267,30 +314,7 @@ prepare_plans(void)
 	{
 		Oid			types[4] = {INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID};
 
-		claim_plan = prepare(
-			"WITH hooks AS MATERIALIZED ("
-			"  SELECT h.id, h.name, h.url, h.secret, h.headers, h.timeout, h.max_attempts, h.token, h.fifo,"
-			"         GREATEST(CASE WHEN NOT h.fifo THEN $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0)"
-			"                       WHEN f.n IS NULL THEN 1 ELSE 0 END, 0) AS room"
-			"    FROM webhook.hook h"
-			"    LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS f(hook_id, n)"
-			"      ON f.hook_id OPERATOR(pg_catalog.=) h.id"
-			"   WHERE h.state OPERATOR(pg_catalog.=) 'active'"
-			"), picked AS ("
-			"  SELECT c.id FROM hooks CROSS JOIN LATERAL ("
-			"      SELECT u.id, u.next_attempt_at FROM ("
-			"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q"
-			"          WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id"
-			"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)"
-			"        UNION ALL"
-			"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q"
-			"          WHERE q.status OPERATOR(pg_catalog.=) 'r' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id"
-			"            AND (hooks.fifo OR q.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())"
-			"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)"
-			"      ) u ORDER BY u.id LIMIT hooks.room) c"
-			"   WHERE c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()"
-			"   LIMIT $4"
-			")"
+		claim_plan = prepare(CLAIM_PICK
 			" UPDATE webhook.queue q"
 			"    SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
 			"        last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
@@ -298,14 +322,34 @@ prepare_plans(void)
 			"  WHERE q.id OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT picked.id FROM picked))"
 			"    AND (CASE WHEN q.status IN ('p', 'r') THEN true END)"
 			"    AND hooks.id OPERATOR(pg_catalog.=) (q.hook_id OPERATOR(pg_catalog.+) 0)"
-			" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret,"
-			"   ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value"
-			"           FROM pg_catalog.jsonb_each_text(hooks.headers) e),"
-			"   pg_catalog.ceil(pg_catalog.date_part('epoch', hooks.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,"
-			"   'msg_' OPERATOR(pg_catalog.||) hooks.token OPERATOR(pg_catalog.||) '_'"
-			"          OPERATOR(pg_catalog.||) q.event_id,"
-			"   webhook._body(q, hooks.name), hooks.fifo",
+			CLAIM_RETURNING,
 			4, types);
+		candidates_plan = prepare(CLAIM_PICK
+			" SELECT picked.id FROM picked ORDER BY picked.id",
+			4, types);
+	}
+	{
+		Oid			types[1] = {INT8OID};
+
+		claim_one_plan = prepare(
+			"UPDATE webhook.queue q"
+			"   SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
+			"       last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
+			"  FROM webhook.hook hooks"
+			" WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.status IN ('p', 'r')"
+			"   AND hooks.id OPERATOR(pg_catalog.=) q.hook_id"
+			CLAIM_RETURNING,
+			1, types);
+	}
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+
+		poison_plan = prepare(
+			"UPDATE webhook.queue"
+			"   SET status = 'f', attempts = attempts OPERATOR(pg_catalog.+) 1, last_error = $2,"
+			"       last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
+			" WHERE id OPERATOR(pg_catalog.=) $1 AND status IN ('p', 'r')",
+			2, types);
 	}
 	{
 		Oid			types[7] = {INT8ARRAYOID, CHARARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
@@ -770,7 +814,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 											  ALLOCSET_SMALL_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	Delivery   *d = palloc0(sizeof(Delivery));
-	char	   *body;
+	Datum		body_datum;
 	char	   *utf8;
 	ArrayType  *headers;
 	Datum	   *hvals;
@@ -792,8 +836,15 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 		d->header_lines[i] = TextDatumGetCString(hvals[i]);
 	d->req.timeout_ms = (long) DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 	d->msg_id = TextDatumGetCString(SPI_getbinval(tup, desc, 9, &isnull));
-	body = TextDatumGetCString(SPI_getbinval(tup, desc, 10, &isnull));
-	utf8 = body_as_utf8(body, &d->poison);
+	body_datum = SPI_getbinval(tup, desc, 10, &isnull);
+	if (isnull)
+	{
+		/* only a damaged queue row has no body: an unknown op, an infinite time */
+		d->poison = pstrdup("the event cannot be serialised: its stored data is damaged");
+		utf8 = NULL;
+	}
+	else
+		utf8 = body_as_utf8(TextDatumGetCString(body_datum), &d->poison);
 	d->req.body = utf8;
 	d->req.bodylen = utf8 ? strlen(utf8) : 0;
 	d->req.resp_cap = webhook_response_body_limit;
@@ -845,6 +896,7 @@ admit_fresh(void)
 		{
 			strlcpy(d->req.errbuf, d->poison, sizeof(d->req.errbuf));
 			d->req.code = CURLE_CONV_FAILED;
+			d->req.never_sent = true;
 			d->req.attempts = d->req.max_attempts;	/* will not get better */
 			finish(d);
 		}
@@ -853,6 +905,7 @@ admit_fresh(void)
 			strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
 					sizeof(d->req.errbuf));
 			d->req.code = CURLE_BAD_FUNCTION_ARGUMENT;
+			d->req.never_sent = true;
 			d->req.attempts = d->req.max_attempts;	/* will not get better */
 			finish(d);
 		}
@@ -860,6 +913,7 @@ admit_fresh(void)
 		{
 			strlcpy(d->req.errbuf, error, sizeof(d->req.errbuf));
 			d->req.code = CURLE_URL_MALFORMAT;
+			d->req.never_sent = true;
 			d->req.attempts = d->req.max_attempts;	/* will not get better */
 			finish(d);
 		}
@@ -931,6 +985,78 @@ compare_claimed(const void *a, const void *b)
 }
 
 /*
+ * Claim what claim_plan would, one delivery at a time, each in a
+ * subtransaction: after a claim failed, this finds the deliveries that make
+ * it fail (a damaged row, a webhook whose stored headers are not an object)
+ * and fails them with the error, so that one poison event cannot stall
+ * every webhook.  Returns how many were claimed.
+ */
+static uint64
+claim_carefully(Datum *args, Oid ext)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	uint64		n;
+	uint64		got = 0;
+	int64	   *ids;
+	bool		isnull;
+
+	if (SPI_execute_plan(candidates_plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not find due deliveries");
+	n = SPI_processed;
+	ids = palloc(sizeof(int64) * (n + 1));
+	for (uint64 i = 0; i < n; i++)
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		id = Int64GetDatum(ids[i]);
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			if (SPI_execute_plan(claim_one_plan, &id, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+				elog(ERROR, "could not claim delivery " INT64_FORMAT, ids[i]);
+			if (SPI_processed == 1)
+			{
+				take_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, ext);
+				got++;
+			}
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+			Datum		pargs[2];
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+
+			ereport(WARNING,
+					(errmsg("webhook delivery " INT64_FORMAT " can never be sent: %s",
+							ids[i], edata->message)));
+			pargs[0] = id;
+			pargs[1] = CStringGetTextDatum(psprintf("the event cannot be sent: %s",
+													edata->message));
+			if (SPI_execute_plan(poison_plan, pargs, NULL, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not fail delivery " INT64_FORMAT, ids[i]);
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+	return got;
+}
+
+/*
  * One claim transaction: take due deliveries into the webhooks' windows.
  * Returns true if the claim was cut short by the global cap, so more work
  * may be due.  Sets *next_retry to when the next retry falls due (0 if
@@ -999,22 +1125,30 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	args[1] = make_array(counts, NULL, n, INT4OID);
 	args[2] = Int32GetDatum(webhook_max_in_flight);
 	args[3] = Int32GetDatum(Max(limit, 0));
-	if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "could not claim deliveries");
-	got = SPI_processed;
-	claimed_last = got;
-
-	/* start them in event order: RETURNING gives no order */
-	rows = palloc(sizeof(ClaimedRow) * (got + 1));
-	for (uint64 i = 0; i < got; i++)
+	if (careful)
 	{
-		rows[i].tuple = SPI_tuptable->vals[i];
-		rows[i].id = DatumGetInt64(SPI_getbinval(rows[i].tuple, SPI_tuptable->tupdesc,
-												 1, &isnull));
+		args[3] = Int32GetDatum(Min(Max(limit, 0), CAREFUL_CLAIM_MAX));
+		got = claim_carefully(args, ext);
 	}
-	qsort(rows, got, sizeof(ClaimedRow), compare_claimed);
-	for (uint64 i = 0; i < got; i++)
-		take_row(rows[i].tuple, SPI_tuptable->tupdesc, ext);
+	else
+	{
+		if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not claim deliveries");
+		got = SPI_processed;
+
+		/* start them in event order: RETURNING gives no order */
+		rows = palloc(sizeof(ClaimedRow) * (got + 1));
+		for (uint64 i = 0; i < got; i++)
+		{
+			rows[i].tuple = SPI_tuptable->vals[i];
+			rows[i].id = DatumGetInt64(SPI_getbinval(rows[i].tuple, SPI_tuptable->tupdesc,
+													 1, &isnull));
+		}
+		qsort(rows, got, sizeof(ClaimedRow), compare_claimed);
+		for (uint64 i = 0; i < got; i++)
+			take_row(rows[i].tuple, SPI_tuptable->tupdesc, ext);
+	}
+	claimed_last = got;
 
 	if (SPI_execute_plan(next_retry_plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not find the next retry");
@@ -1246,6 +1380,7 @@ guarded_claim(void)
 		finished_since_claim = 0;
 		claim_committed = false;
 		work_due = claim(&recovered, &retry, &here);
+		careful = false;
 		next_retry = retry;
 		present = here;
 		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SAFETY_TIMEOUT_MS);
@@ -1261,6 +1396,8 @@ guarded_claim(void)
 		 */
 		if (claim_committed)
 			recovered = false;
+		else
+			careful = true;
 		work_due = false;
 		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 	}
@@ -1449,7 +1586,8 @@ webhook_worker_main(Datum main_arg)
 			timeout = Min(timeout, ms_until(next_purge, now));
 		if (webhook_http_timeout() >= 0)
 			timeout = Min(timeout, webhook_http_timeout());
-		if (work_due)
+		/* outcomes known at claim time (deliveries that can never be sent) */
+		if (work_due || outcomes != NIL)
 			timeout = 0;
 
 		set = CreateWaitEventSet(loop_cxt, 2 + webhook_http_sockets());
