@@ -108,6 +108,12 @@ CREATE FUNCTION webhook._wake() RETURNS void
 COMMENT ON FUNCTION webhook._wake() IS
     'Internal: wake the delivery worker when the current transaction commits';
 
+CREATE FUNCTION webhook._hooks_changed() RETURNS void
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_hooks_changed';
+COMMENT ON FUNCTION webhook._hooks_changed() IS
+    'Internal: at commit, have every backend re-read which webhooks are active (the capture trigger wakes the worker only for those)';
+
 CREATE FUNCTION webhook._check_url(url text) RETURNS void
     LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'webhook_check_url';
@@ -458,6 +464,7 @@ DECLARE
 BEGIN
     UPDATE webhook.hook SET state = 'paused', disabled_reason = NULL
      WHERE hook.id OPERATOR(pg_catalog.=) h.id;
+    PERFORM webhook._hooks_changed();
 END
 $$;
 COMMENT ON FUNCTION webhook._pause(text) IS
@@ -472,6 +479,7 @@ BEGIN
     UPDATE webhook.hook
        SET state = 'active', disabled_reason = NULL, failing_since = NULL
      WHERE hook.id OPERATOR(pg_catalog.=) h.id;
+    PERFORM webhook._hooks_changed();
     PERFORM webhook._wake();
 END
 $$;
@@ -588,7 +596,7 @@ REVOKE ALL ON FUNCTION
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
-    webhook._wake(), webhook._new_secret(), webhook._caller(),
+    webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
     webhook._check_headers(jsonb), webhook._watchable(oid)
 FROM PUBLIC;

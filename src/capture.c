@@ -69,6 +69,7 @@
 #include "webhook.h"
 
 PG_FUNCTION_INFO_V1(webhook_capture);
+PG_FUNCTION_INFO_V1(webhook_hooks_changed);
 
 /* The queue's layout, looked up once per backend. */
 typedef struct QueueLayout
@@ -76,6 +77,7 @@ typedef struct QueueLayout
 	bool		valid;
 	Oid			relid;
 	Oid			seqid;
+	Oid			hook_relid;		/* webhook.hook */
 	AttrNumber	id,
 				event_id,
 				hook_id,
@@ -99,6 +101,7 @@ typedef struct CaptureTarget
 	Oid			relid;			/* the relation the trigger is on */
 	int32		hook_id;
 	bool		belongs;		/* does the webhook watch this relation? */
+	bool		active;			/* was the webhook active? then wake the worker */
 	char	   *schema_name;	/* what to report: the watched relation */
 	char	   *table_name;
 } CaptureTarget;
@@ -120,7 +123,9 @@ capture_relcache_callback(Datum arg, Oid relid)
 	hash_seq_init(&seq, targets);
 	while ((t = hash_seq_search(&seq)) != NULL)
 	{
-		if (relid == InvalidOid || t->relid == relid)
+		/* webhook._hooks_changed() names webhook.hook: a state changed */
+		if (relid == InvalidOid || t->relid == relid ||
+			(OidIsValid(relid) && relid == queue.hook_relid))
 		{
 			if (t->schema_name)
 				pfree(t->schema_name);
@@ -155,6 +160,7 @@ load_queue_layout(void)
 	nsp = get_namespace_oid("webhook", false);
 	queue.relid = get_relname_relid("queue", nsp);
 	queue.seqid = get_relname_relid("queue_id_seq", nsp);
+	queue.hook_relid = get_relname_relid("hook", nsp);
 	if (!OidIsValid(queue.relid) || !OidIsValid(queue.seqid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
@@ -198,7 +204,7 @@ queue_owner(void)
  * webhook.
  */
 static bool
-fetch_hook(int32 hook_id, Oid *relation, char **schema_name)
+fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -215,7 +221,8 @@ fetch_hook(int32 hook_id, Oid *relation, char **schema_name)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	args[0] = Int32GetDatum(hook_id);
-	if (SPI_execute_with_args("SELECT relation::pg_catalog.oid, schema_name::pg_catalog.text"
+	if (SPI_execute_with_args("SELECT relation::pg_catalog.oid, schema_name::pg_catalog.text,"
+							  " state OPERATOR(pg_catalog.=) 'active'"
 							  " FROM webhook.hook WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webhook %d", hook_id);
@@ -229,6 +236,8 @@ fetch_hook(int32 hook_id, Oid *relation, char **schema_name)
 		*relation = isnull ? InvalidOid : DatumGetObjectId(d);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		*schema_name = isnull ? NULL : TextDatumGetCString(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		*active = !isnull && DatumGetBool(d);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -254,7 +263,7 @@ resolve_target(CaptureTarget *t, Relation rel)
 	if (rel->rd_rel->relispartition)
 		candidates = list_concat(candidates, get_partition_ancestors(RelationGetRelid(rel)));
 
-	if (fetch_hook(t->hook_id, &watched_rel, &watched_schema))
+	if (fetch_hook(t->hook_id, &watched_rel, &watched_schema, &t->active))
 	{
 		foreach(lc, candidates)
 		{
@@ -732,6 +741,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 	{
 		Datum		schema_name = CStringGetTextDatum(t->schema_name);
 		Datum		table_name = CStringGetTextDatum(t->table_name);
+		bool		active = t->active;
 		Datum		old_json = (Datum) 0;
 		Datum		new_json = (Datum) 0;
 		Size		limit = (Size) webhook_max_payload_size;
@@ -758,8 +768,26 @@ webhook_capture(PG_FUNCTION_ARGS)
 		}
 		queue_event(get_open_queue(), (int32) hook_id, schema_name, table_name, op,
 					old_json, new_json, changed, truncated);
-		webhook_request_wake();
+		/* a paused or disabled webhook's events wait: resume wakes the worker */
+		if (active)
+			webhook_request_wake();
 	}
 
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * webhook._hooks_changed(): a webhook's state changed (pause, resume).  At
+ * commit, every backend drops its cached capture targets, and with them
+ * what it knew of the webhooks' states, by way of a relcache invalidation
+ * of webhook.hook (capture_relcache_callback).
+ */
+Datum
+webhook_hooks_changed(PG_FUNCTION_ARGS)
+{
+	Oid			hook = get_relname_relid("hook", get_namespace_oid("webhook", false));
+
+	if (OidIsValid(hook))
+		CacheInvalidateRelcacheByRelid(hook);
+	PG_RETURN_VOID();
 }
