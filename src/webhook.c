@@ -59,6 +59,7 @@ int			webhook_max_payload_size = 1024 * 1024;
 WebhookShared *webhook_shared = NULL;
 
 static bool wake_requested = false;
+static bool owners_changed = false;	/* did this transaction change privileges? */
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -121,6 +122,7 @@ webhook_shmem_startup(void)
 	{
 		SpinLockInit(&webhook_shared->mutex);
 		webhook_shared->worker_latch = NULL;
+		webhook_shared->check_owners = false;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -143,6 +145,22 @@ webhook_wake_worker(void)
 		SetLatch(latch);
 }
 
+/*
+ * In the worker: did a privilege change commit since the last call?  Clears
+ * the flag.
+ */
+bool
+webhook_take_check_owners(void)
+{
+	bool		check;
+
+	SpinLockAcquire(&webhook_shared->mutex);
+	check = webhook_shared->check_owners;
+	webhook_shared->check_owners = false;
+	SpinLockRelease(&webhook_shared->mutex);
+	return check;
+}
+
 /* Ask for the worker to be woken when the current transaction commits. */
 void
 webhook_request_wake(void)
@@ -157,14 +175,22 @@ webhook_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_requested)
+			if (owners_changed && webhook_shared != NULL)
+			{
+				SpinLockAcquire(&webhook_shared->mutex);
+				webhook_shared->check_owners = true;
+				SpinLockRelease(&webhook_shared->mutex);
+			}
+			if (wake_requested || owners_changed)
 				webhook_wake_worker();
 			wake_requested = false;
+			owners_changed = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			wake_requested = false;
+			owners_changed = false;
 			break;
 		default:
 			break;
@@ -190,6 +216,26 @@ webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 	webhook_capture_release();	/* e.g. after TRUNCATE of a watched table */
+
+	/*
+	 * Statements that can take from a webhook's owner the right to read what
+	 * it watches: have the worker check owners as soon as they commit.
+	 */
+	switch (nodeTag(parsetree))
+	{
+		case T_GrantStmt:
+		case T_GrantRoleStmt:
+		case T_AlterTableStmt:
+		case T_AlterRoleStmt:
+		case T_DropRoleStmt:
+		case T_DropOwnedStmt:
+		case T_ReassignOwnedStmt:
+		case T_AlterOwnerStmt:
+			owners_changed = true;
+			break;
+		default:
+			break;
+	}
 }
 
 /* At the end of every statement, close the queue the capture trigger used. */

@@ -27,12 +27,15 @@
 
 /*
  * Shared state: how backends find the worker's latch.  The worker publishes
- * its latch at start and clears it at exit; writers read it at commit.
+ * its latch at start and clears it at exit; writers read it at commit.  A
+ * committed GRANT, REVOKE, ALTER TABLE or role change sets check_owners, so
+ * that the worker checks webhook owners' privileges before its next claim.
  */
 typedef struct WebhookShared
 {
 	slock_t		mutex;
 	Latch	   *worker_latch;	/* NULL while no worker runs */
+	bool		check_owners;
 } WebhookShared;
 
 extern WebhookShared *webhook_shared;
@@ -52,6 +55,7 @@ extern int	webhook_max_payload_size;
 /* webhook.c */
 extern void webhook_request_wake(void);
 extern void webhook_wake_worker(void);
+extern bool webhook_take_check_owners(void);
 
 /* capture.c */
 extern void webhook_capture_release(void);

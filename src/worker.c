@@ -417,20 +417,42 @@ prepare_plans(void)
 		"   ORDER BY q.next_attempt_at LIMIT 1) n"
 		" WHERE h.state OPERATOR(pg_catalog.=) 'active'",
 		0, NULL);
+	/*
+	 * Each active webhook's first reason to stop: its owner was dropped, lost
+	 * USAGE on its schema, or lost SELECT on a table it has triggers on (a
+	 * schema webhook's tables too), or that table got row security its owner
+	 * does not bypass.  Triggers cloned onto partitions are left out:
+	 * reading through the parent needs no privilege on them.
+	 */
 	owners_plan = prepare(
 		"UPDATE webhook.hook h"
 		"   SET state = 'disabled',"
 		"       disabled_reason = 'its owner can no longer read every row of '"
-		"           OPERATOR(pg_catalog.||) COALESCE('table ' OPERATOR(pg_catalog.||) h.relation::pg_catalog.text,"
-		"                                    'schema ' OPERATOR(pg_catalog.||) h.schema_name)"
-		" WHERE h.state OPERATOR(pg_catalog.=) 'active'"
-		"   AND CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_authid a"
-		"                              WHERE a.oid OPERATOR(pg_catalog.=) h.owner) THEN true"
-		"            WHEN h.relation IS NOT NULL"
-		"            THEN NOT pg_catalog.has_table_privilege(h.owner, h.relation, 'SELECT')"
-		"            WHEN h.schema_name IS NOT NULL"
-		"            THEN NOT pg_catalog.has_schema_privilege(h.owner, h.schema_name, 'USAGE')"
-		"            ELSE false END"
+		"                         OPERATOR(pg_catalog.||) bad.what"
+		"  FROM (SELECT w.id, COALESCE("
+		"          CASE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_authid a"
+		"                                 WHERE a.oid OPERATOR(pg_catalog.=) w.owner)"
+		"               THEN COALESCE('table ' OPERATOR(pg_catalog.||) w.relation::pg_catalog.text,"
+		"                             'schema ' OPERATOR(pg_catalog.||) w.schema_name,"
+		"                             'its tables') END,"
+		"          CASE WHEN w.schema_name IS NOT NULL"
+		"                AND NOT pg_catalog.has_schema_privilege(w.owner, w.schema_name, 'USAGE')"
+		"               THEN 'schema ' OPERATOR(pg_catalog.||) w.schema_name END,"
+		"          (SELECT 'table ' OPERATOR(pg_catalog.||) t.tgrelid::pg_catalog.regclass::pg_catalog.text"
+		"             FROM pg_catalog.pg_trigger t"
+		"             JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid"
+		"            WHERE t.tgname IN ('webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_row',"
+		"                               'webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_truncate')"
+		"              AND t.tgparentid OPERATOR(pg_catalog.=) 0"
+		"              AND (NOT pg_catalog.has_table_privilege(w.owner, t.tgrelid, 'SELECT')"
+		"                   OR (c.relrowsecurity AND NOT EXISTS ("
+		"                         SELECT FROM pg_catalog.pg_authid r"
+		"                          WHERE r.oid OPERATOR(pg_catalog.=) w.owner"
+		"                            AND (r.rolsuper OR r.rolbypassrls))))"
+		"            ORDER BY t.tgrelid LIMIT 1)) AS what"
+		"          FROM webhook.hook w"
+		"         WHERE w.state OPERATOR(pg_catalog.=) 'active') bad"
+		" WHERE h.id OPERATOR(pg_catalog.=) bad.id AND bad.what IS NOT NULL"
 		" RETURNING h.name, h.disabled_reason",
 		0, NULL);
 	active_plan = prepare(
@@ -1099,7 +1121,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	}
 
 	/* a webhook whose owner lost the right to read what it watches stops */
-	if (GetCurrentTimestamp() >= next_owner_check)
+	if (webhook_take_check_owners() || GetCurrentTimestamp() >= next_owner_check)
 	{
 		if (SPI_execute_plan(owners_plan, NULL, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not check webhook owners");

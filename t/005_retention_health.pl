@@ -89,6 +89,32 @@ ok( $node->poll_query_until('postgres',
 is(scalar(grep { $_->{body} =~ /not for alice/ } WebhookTest::received($receiver)), 0,
 	'nothing the owner may not read is sent');
 
+# a schema webhook checks every table it watches, not just the schema, and
+# row security turned on later stops a webhook whose owner it would filter
+$node->safe_psql('postgres', qq{
+	CREATE SCHEMA shop;
+	CREATE TABLE shop.orders (id int);
+	CREATE TABLE shop.refunds (id int);
+	GRANT USAGE ON SCHEMA shop TO alice;
+	GRANT SELECT ON shop.orders, shop.refunds TO alice;
+	CREATE TABLE notes (id int);
+	GRANT SELECT ON notes TO alice;
+	SET ROLE alice;
+	SELECT webhook.register('alices-shop', '$url/ok/shop', schema => 'shop');
+	SELECT webhook.register('alices-notes', '$url/ok/notes', 'notes');
+	RESET ROLE;
+});
+$node->safe_psql('postgres', 'REVOKE SELECT ON shop.refunds FROM alice');
+ok( $node->poll_query_until('postgres',
+		"SELECT state = 'disabled' FROM webhook.webhooks WHERE name = 'alices-shop'"),
+	'a schema webhook stops when its owner loses SELECT on one of its tables');
+like($node->safe_psql('postgres', "SELECT disabled_reason FROM webhook.webhooks WHERE name = 'alices-shop'"),
+	qr/owner can no longer read every row of table shop.refunds/, 'naming that table');
+$node->safe_psql('postgres', 'ALTER TABLE notes ENABLE ROW LEVEL SECURITY');
+ok( $node->poll_query_until('postgres',
+		"SELECT state = 'disabled' FROM webhook.webhooks WHERE name = 'alices-notes'"),
+	'a webhook stops when row security its owner is subject to is turned on');
+
 $node->stop;
 WebhookTest::stop_receiver($receiver);
 done_testing();
