@@ -51,3 +51,12 @@ bench:
 	$(MAKE) all
 	$(MAKE) install
 	bench/run.sh
+
+# Ten minutes of steady writes with webhook.retention = 1min: the queue's
+# size every 30 s, printed as one table (BENCHMARKS.md).  About 11 minutes.
+.PHONY: bench-steady
+bench-steady:
+	tools/deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	bench/steady.sh
