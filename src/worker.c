@@ -253,13 +253,26 @@ unpublish_latch(int code, Datum arg)
 }
 
 /*
+ * What a claim needs of each webhook, computed once per webhook rather than
+ * per delivery: header lines, timeout in ms, the prefix of webhook-ids.
+ */
+#define CLAIM_HOOK_COLUMNS \
+	"h.id, h.name, h.url, h.secret, h.max_attempts, h.fifo," \
+	" ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value" \
+	"         FROM pg_catalog.jsonb_each_text(h.headers) e) AS header_lines," \
+	" pg_catalog.ceil(pg_catalog.date_part('epoch', h.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8" \
+	"   AS timeout_ms," \
+	" 'msg_' OPERATOR(pg_catalog.||) h.token OPERATOR(pg_catalog.||) '_' AS msg_prefix"
+
+/*
  * A claim: per active webhook with room in its window ($1 webhook ids and
  * $2 deliveries held, $3 the window), its due deliveries in order; at most
- * $4 in all.
+ * $4 in all.  hook_columns: what the statement that follows needs of each
+ * webhook (at least id and fifo).
  */
-#define CLAIM_PICK \
+#define CLAIM_PICK(hook_columns) \
 	"WITH hooks AS MATERIALIZED (" \
-	"  SELECT h.id, h.name, h.url, h.secret, h.headers, h.timeout, h.max_attempts, h.token, h.fifo," \
+	"  SELECT " hook_columns "," \
 	"         GREATEST(CASE WHEN NOT h.fifo THEN $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0)" \
 	"                       WHEN f.n IS NULL THEN 1 ELSE 0 END, 0) AS room" \
 	"    FROM webhook.hook h" \
@@ -285,11 +298,8 @@ unpublish_latch(int code, Datum arg)
 /* What the worker needs of each claimed delivery: see take_row. */
 #define CLAIM_RETURNING \
 	" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret," \
-	"   ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value" \
-	"           FROM pg_catalog.jsonb_each_text(hooks.headers) e)," \
-	"   pg_catalog.ceil(pg_catalog.date_part('epoch', hooks.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8," \
-	"   'msg_' OPERATOR(pg_catalog.||) hooks.token OPERATOR(pg_catalog.||) '_'" \
-	"          OPERATOR(pg_catalog.||) q.event_id," \
+	"   hooks.header_lines, hooks.timeout_ms," \
+	"   hooks.msg_prefix OPERATOR(pg_catalog.||) q.event_id," \
 	"   webhook._body(q, hooks.name), hooks.fifo"
 
 static SPIPlanPtr
@@ -314,7 +324,7 @@ prepare_plans(void)
 	{
 		Oid			types[4] = {INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID};
 
-		claim_plan = prepare(CLAIM_PICK
+		claim_plan = prepare(CLAIM_PICK(CLAIM_HOOK_COLUMNS)
 			" UPDATE webhook.queue q"
 			"    SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
 			"        last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
@@ -324,7 +334,8 @@ prepare_plans(void)
 			"    AND hooks.id OPERATOR(pg_catalog.=) (q.hook_id OPERATOR(pg_catalog.+) 0)"
 			CLAIM_RETURNING,
 			4, types);
-		candidates_plan = prepare(CLAIM_PICK
+		/* not the hook columns: a webhook's own may be what fails */
+		candidates_plan = prepare(CLAIM_PICK("h.id, h.fifo")
 			" SELECT picked.id FROM picked ORDER BY picked.id",
 			4, types);
 	}
@@ -335,7 +346,7 @@ prepare_plans(void)
 			"UPDATE webhook.queue q"
 			"   SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
 			"       last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
-			"  FROM webhook.hook hooks"
+			"  FROM (SELECT " CLAIM_HOOK_COLUMNS " FROM webhook.hook h) hooks"
 			" WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.status IN ('p', 'r')"
 			"   AND hooks.id OPERATOR(pg_catalog.=) q.hook_id"
 			CLAIM_RETURNING,
