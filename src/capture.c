@@ -63,6 +63,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -221,11 +222,21 @@ fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	args[0] = Int32GetDatum(hook_id);
+
+	/*
+	 * What this finds is cached for the whole backend, so read the latest
+	 * committed state, not the statement's snapshot: a repeatable-read
+	 * transaction older than the webhook would otherwise cache that it
+	 * does not exist, or is paused, until the next invalidation.  (A commit
+	 * is visible before its invalidations are sent.)
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_execute_with_args("SELECT relation::pg_catalog.oid, schema_name::pg_catalog.text,"
 							  " state OPERATOR(pg_catalog.=) 'active'"
 							  " FROM webhook.hook WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webhook %d", hook_id);
+	PopActiveSnapshot();
 	if (SPI_processed == 1)
 	{
 		Datum		d;

@@ -83,6 +83,7 @@
 #define EMPTY_CLAIM_PAUSE_MS 2
 /* how often owners' privileges are checked again */
 #define OWNER_CHECK_INTERVAL_MS 2000
+#define OWNER_RECHECK_MS 100
 /* rows removed per retention pass */
 #define PURGE_BATCH 10000
 /* bounds on a receiver's Retry-After */
@@ -137,9 +138,13 @@ static List *outcomes = NIL;
 static List *fresh = NIL;		/* claimed, claim not yet committed */
 static bool claim_committed = false;	/* is the current claim past commit? */
 static TimestampTz next_owner_check = 0;
+static TimestampTz owner_recheck = 0;	/* a check after a flagged one, if due */
 static uint64 claimed_last = 0;		/* rows the last claim took */
 static TimestampTz next_empty_claim = 0;
 static bool careful = false;	/* did the last claim fail? then claim one by one */
+static bool careful_full = false;	/* did the last careful claim take its most? */
+static int64 transient_id = 0;	/* a delivery whose careful claim failed ... */
+static int	transient_failures = 0; /* ... this often, with a transient error */
 static HTAB *slots;
 static int	total_held = 0;
 static int *schedule_ms = NULL;
@@ -347,8 +352,9 @@ prepare_plans(void)
 			"   SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
 			"       last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
 			"  FROM (SELECT " CLAIM_HOOK_COLUMNS " FROM webhook.hook h) hooks"
-			" WHERE q.id OPERATOR(pg_catalog.=) $1 AND q.status IN ('p', 'r')"
-			"   AND hooks.id OPERATOR(pg_catalog.=) q.hook_id"
+			" WHERE q.id OPERATOR(pg_catalog.=) $1"
+			"   AND (CASE WHEN q.status IN ('p', 'r') THEN true END)"
+			"   AND hooks.id OPERATOR(pg_catalog.=) (q.hook_id OPERATOR(pg_catalog.+) 0)"
 			CLAIM_RETURNING,
 			1, types);
 	}
@@ -359,7 +365,7 @@ prepare_plans(void)
 			"UPDATE webhook.queue"
 			"   SET status = 'f', attempts = attempts OPERATOR(pg_catalog.+) 1, last_error = $2,"
 			"       last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
-			" WHERE id OPERATOR(pg_catalog.=) $1 AND status IN ('p', 'r')",
+			" WHERE id OPERATOR(pg_catalog.=) $1 AND (CASE WHEN status IN ('p', 'r') THEN true END)",
 			2, types);
 	}
 	{
@@ -432,8 +438,11 @@ prepare_plans(void)
 	 * Each active webhook's first reason to stop: its owner was dropped, lost
 	 * USAGE on its schema, or lost SELECT on a table it has triggers on (a
 	 * schema webhook's tables too), or that table got row security its owner
-	 * does not bypass.  Triggers cloned onto partitions are left out:
-	 * reading through the parent needs no privilege on them.
+	 * does not bypass.  Only triggers that capture for the webhook on what it
+	 * watches count (anyone may create a trigger of that name on a table of
+	 * their own); clones on partitions are left out: reading through the
+	 * parent needs no privilege on them.  A schema that no longer exists
+	 * (dropped, renamed) has nothing left to check.
 	 */
 	owners_plan = prepare(
 		"UPDATE webhook.hook h"
@@ -446,15 +455,21 @@ prepare_plans(void)
 		"               THEN COALESCE('table ' OPERATOR(pg_catalog.||) w.relation::pg_catalog.text,"
 		"                             'schema ' OPERATOR(pg_catalog.||) w.schema_name,"
 		"                             'its tables') END,"
-		"          CASE WHEN w.schema_name IS NOT NULL"
-		"                AND NOT pg_catalog.has_schema_privilege(w.owner, w.schema_name, 'USAGE')"
-		"               THEN 'schema ' OPERATOR(pg_catalog.||) w.schema_name END,"
+		"          (SELECT 'schema ' OPERATOR(pg_catalog.||) n.nspname FROM pg_catalog.pg_namespace n"
+		"            WHERE n.nspname OPERATOR(pg_catalog.=) w.schema_name"
+		"              AND NOT pg_catalog.has_schema_privilege(w.owner, n.oid, 'USAGE')),"
 		"          (SELECT 'table ' OPERATOR(pg_catalog.||) t.tgrelid::pg_catalog.regclass::pg_catalog.text"
 		"             FROM pg_catalog.pg_trigger t"
 		"             JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid"
+		"             JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 		"            WHERE t.tgname IN ('webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_row',"
 		"                               'webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_truncate')"
 		"              AND t.tgparentid OPERATOR(pg_catalog.=) 0"
+		"              AND t.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure"
+		"              AND t.tgargs OPERATOR(pg_catalog.=) (pg_catalog.convert_to(w.id::pg_catalog.text, 'SQL_ASCII')"
+		"                                                   OPERATOR(pg_catalog.||) '\\x00'::pg_catalog.bytea)"
+		"              AND (t.tgrelid OPERATOR(pg_catalog.=) w.relation"
+		"                   OR n.nspname OPERATOR(pg_catalog.=) w.schema_name)"
 		"              AND (NOT pg_catalog.has_table_privilege(w.owner, t.tgrelid, 'SELECT')"
 		"                   OR (c.relrowsecurity AND NOT EXISTS ("
 		"                         SELECT FROM pg_catalog.pg_authid r"
@@ -1042,6 +1057,7 @@ claim_carefully(Datum *args, Oid ext)
 		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 											 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
+	careful_full = n >= (uint64) DatumGetInt32(args[3]);
 
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -1073,6 +1089,30 @@ claim_carefully(Datum *args, Oid ext)
 			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(cxt);
 			CurrentResourceOwner = owner;
+
+			/*
+			 * Probably not the event's fault (deadlock, resources, state,
+			 * I/O): fail the claim and try again, unless this delivery
+			 * failed that way in each of the last few careful claims.
+			 */
+			switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
+			{
+				case ERRCODE_TRANSACTION_ROLLBACK:
+				case ERRCODE_INSUFFICIENT_RESOURCES:
+				case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+				case ERRCODE_OPERATOR_INTERVENTION:
+				case ERRCODE_SYSTEM_ERROR:
+					if (ids[i] != transient_id)
+					{
+						transient_id = ids[i];
+						transient_failures = 0;
+					}
+					if (++transient_failures < 3)
+						ReThrowError(edata);
+					break;
+				default:
+					break;
+			}
 
 			ereport(WARNING,
 					(errmsg("webhook delivery " INT64_FORMAT " can never be sent: %s",
@@ -1110,6 +1150,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	Datum		next;
 	uint64		got;
 	ClaimedRow *rows;
+	bool		flagged;
 
 	*next_retry = 0;
 	claimed_last = 0;
@@ -1132,13 +1173,23 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	}
 
 	/* a webhook whose owner lost the right to read what it watches stops */
-	if (webhook_take_check_owners() || GetCurrentTimestamp() >= next_owner_check)
+	flagged = webhook_take_check_owners();
+	if (flagged || GetCurrentTimestamp() >= next_owner_check ||
+		(owner_recheck != 0 && GetCurrentTimestamp() >= owner_recheck))
 	{
 		if (SPI_execute_plan(owners_plan, NULL, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not check webhook owners");
 		log_disabled();
 		next_owner_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													   OWNER_CHECK_INTERVAL_MS);
+
+		/*
+		 * The flag is raised at commit, just before the committing backend
+		 * sends its catalog invalidations: this check may have read the old
+		 * privileges.  Look again shortly, busy or idle.
+		 */
+		owner_recheck = flagged ?
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), OWNER_RECHECK_MS) : 0;
 	}
 	release_inactive();
 
@@ -1413,7 +1464,11 @@ guarded_claim(void)
 		finished_since_claim = 0;
 		claim_committed = false;
 		work_due = claim(&recovered, &retry, &here);
-		careful = false;
+		/* stay careful while careful claims come back full */
+		if (careful && careful_full)
+			work_due = true;
+		else
+			careful = false;
 		next_retry = retry;
 		present = here;
 		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SAFETY_TIMEOUT_MS);
@@ -1584,7 +1639,8 @@ webhook_worker_main(Datum main_arg)
 
 		/* take more work, and purge old history now and then */
 		now = GetCurrentTimestamp();
-		if ((next_retry != 0 && now >= next_retry) || now >= next_look)
+		if ((next_retry != 0 && now >= next_retry) || now >= next_look ||
+			(owner_recheck != 0 && now >= owner_recheck))
 			work_due = true;
 		/*
 		 * Not while outcomes wait to be recorded: fifo order depends on
@@ -1615,6 +1671,8 @@ webhook_worker_main(Datum main_arg)
 		timeout = ms_until(next_look, now);
 		if (next_retry != 0)
 			timeout = Min(timeout, ms_until(next_retry, now));
+		if (owner_recheck != 0)
+			timeout = Min(timeout, ms_until(owner_recheck, now));
 		if (present)
 			timeout = Min(timeout, ms_until(next_purge, now));
 		if (webhook_http_timeout() >= 0)

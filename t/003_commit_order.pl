@@ -81,6 +81,20 @@ ok( $node->poll_query_until('postgres',
 my $seen = received_markers();
 ok($seen->{'low-id-late-commit'} && $seen->{'high-id-early-commit'}, 'both reached the receiver');
 
+# a repeatable-read transaction whose snapshot is older than a webhook
+# still captures for it (the capture trigger reads the webhook's latest state)
+$node->safe_psql('postgres', 'CREATE TABLE rr (id int)');
+my $rr = $node->background_psql('postgres');
+$rr->query_safe("BEGIN ISOLATION LEVEL REPEATABLE READ");
+$rr->query_safe("SELECT count(*) FROM rr");
+$node->safe_psql('postgres', "SELECT webhook.register('rr', '$receiver->{url}/ok/rr', 'rr')");
+$rr->query_safe("INSERT INTO rr VALUES (1)");
+$rr->query_safe("COMMIT");
+$rr->quit;
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM webhook.deliveries WHERE webhook = 'rr' AND status = 'delivered'"),
+	'a repeatable-read transaction older than a webhook captures for it');
+
 $node->stop;
 WebhookTest::stop_receiver($receiver);
 done_testing();

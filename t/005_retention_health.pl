@@ -110,10 +110,31 @@ ok( $node->poll_query_until('postgres',
 	'a schema webhook stops when its owner loses SELECT on one of its tables');
 like($node->safe_psql('postgres', "SELECT disabled_reason FROM webhook.webhooks WHERE name = 'alices-shop'"),
 	qr/owner can no longer read every row of table shop.refunds/, 'naming that table');
+# a trigger that only looks like a webhook's, on a table its owner cannot
+# read, stops nothing: anyone may create one on a table of their own
+$node->safe_psql('postgres', qq{
+	CREATE TABLE memos (id int);
+	GRANT SELECT ON memos TO alice;
+	SET ROLE alice;
+	SELECT webhook.register('alices-memos', '$url/ok/memos', 'memos');
+	RESET ROLE;
+	CREATE ROLE mallory;
+	CREATE TABLE mallorys (id int);
+	ALTER TABLE mallorys OWNER TO mallory;
+});
+my $memos_id = $node->safe_psql('postgres', "SELECT id FROM webhook.hook WHERE name = 'alices-memos'");
+$node->safe_psql('postgres', qq{
+	SET ROLE mallory;
+	CREATE TRIGGER webhook_${memos_id}_row AFTER INSERT ON mallorys
+	    FOR EACH ROW EXECUTE FUNCTION webhook.capture('$memos_id');
+	RESET ROLE;
+});
 $node->safe_psql('postgres', 'ALTER TABLE notes ENABLE ROW LEVEL SECURITY');
 ok( $node->poll_query_until('postgres',
 		"SELECT state = 'disabled' FROM webhook.webhooks WHERE name = 'alices-notes'"),
 	'a webhook stops when row security its owner is subject to is turned on');
+is($node->safe_psql('postgres', "SELECT state FROM webhook.webhooks WHERE name = 'alices-memos'"),
+	'active', 'a look-alike trigger on a table its owner cannot read does not stop a webhook');
 
 $node->stop;
 WebhookTest::stop_receiver($receiver);
