@@ -669,7 +669,7 @@ CREATE EVENT TRIGGER webhook_sql_drop ON sql_drop
  * --------------------------------------------------------------------- */
 
 CREATE FUNCTION webhook._event_type(op "char") RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT CASE op WHEN 'I' THEN 'row.inserted' WHEN 'U' THEN 'row.updated'
                    WHEN 'D' THEN 'row.deleted' WHEN 'T' THEN 'table.truncated'
@@ -678,7 +678,7 @@ $$;
 COMMENT ON FUNCTION webhook._event_type("char") IS 'Internal: the payload type of a queued operation';
 
 CREATE FUNCTION webhook._status(s "char") RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT CASE s WHEN 'p' THEN 'pending' WHEN 's' THEN 'sending' WHEN 'r' THEN 'retrying'
                   WHEN 'd' THEN 'delivered' WHEN 'f' THEN 'failed' END
@@ -688,9 +688,10 @@ COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery
 /*
  * _event_type, _status and _body are the only functions without a pinned
  * search_path: a SET clause would stop PostgreSQL from inlining them into
- * the views and the worker's claim, where they run for every row.  Their
- * bodies name every function and operator with its schema, so no path can
- * redirect them.
+ * the views and the worker's claim, where they run for every row (for the
+ * same reason none is STRICT: a CASE is not, and a strict function is
+ * inlined only into a strict expression).  Their bodies name every function
+ * and operator with its schema, so no path can redirect them.
  *
  * The body, as compact JSON text in SPEC order: type, timestamp, data
  * (event_id, webhook, schema, table, operation, new, old, changed for

@@ -84,6 +84,10 @@
 /* how often owners' privileges are checked again */
 #define OWNER_CHECK_INTERVAL_MS 2000
 #define OWNER_RECHECK_MS 100
+
+/* outcomes gather for a record transaction this long at most, or this many */
+#define RECORD_DELAY_MS 2
+#define RECORD_BATCH 256
 /* rows removed per retention pass */
 #define PURGE_BATCH 10000
 /* bounds on a receiver's Retry-After */
@@ -147,6 +151,8 @@ static int64 transient_id = 0;	/* a delivery whose careful claim failed ... */
 static int	transient_failures = 0; /* ... this often, with a transient error */
 static HTAB *slots;
 static int	total_held = 0;
+static TimestampTz first_outcome_at = 0;	/* when the oldest unrecorded outcome came */
+static bool fifo_outcome = false;	/* is one of them a fifo webhook's? */
 static int *schedule_ms = NULL;
 static int	schedule_len = 0;
 
@@ -711,6 +717,10 @@ finish(Delivery *d)
 																	req->retry_after_s));
 		}
 	}
+	if (outcomes == NIL)
+		first_outcome_at = o->at;
+	if (d->fifo)
+		fifo_outcome = true;
 	outcomes = lappend(outcomes, o);
 	MemoryContextSwitchTo(old);
 
@@ -1391,6 +1401,7 @@ record(void)
 	end_work();
 	list_free(outcomes);
 	outcomes = NIL;
+	fifo_outcome = false;
 	MemoryContextReset(outcomes_cxt);
 }
 
@@ -1451,6 +1462,23 @@ static int	finished_since_claim = 0;	/* outcomes since the last claim */
 static TimestampTz next_retry = 0;
 static TimestampTz next_purge = 0;
 static TimestampTz next_look = 0;
+
+/*
+ * Should the outcomes gathered so far be recorded now?  A record transaction
+ * costs about as much for one outcome as for a hundred, so under load they
+ * gather for up to RECORD_DELAY_MS (or RECORD_BATCH of them); at once when
+ * nothing else is in flight (so an idle worker adds no latency) or a fifo
+ * webhook waits on one (its next delivery is claimed only after).
+ */
+static bool
+record_due(void)
+{
+	if (outcomes == NIL)
+		return false;
+	return total_held == 0 || fifo_outcome ||
+		list_length(outcomes) >= RECORD_BATCH ||
+		GetCurrentTimestamp() >= TimestampTzPlusMilliseconds(first_outcome_at, RECORD_DELAY_MS);
+}
 
 /* Claim due work, catching errors; on error back off for a second. */
 static void
@@ -1634,7 +1662,7 @@ webhook_worker_main(Datum main_arg)
 		if (finished_since_claim > 0 &&
 			(total_held == 0 || finished_since_claim >= Max(webhook_max_in_flight / 4, 1)))
 			work_due = true;
-		if (outcomes != NIL)
+		if (record_due())
 			guarded_record();
 
 		/* take more work, and purge old history now and then */
@@ -1677,9 +1705,11 @@ webhook_worker_main(Datum main_arg)
 			timeout = Min(timeout, ms_until(next_purge, now));
 		if (webhook_http_timeout() >= 0)
 			timeout = Min(timeout, webhook_http_timeout());
-		/* outcomes known at claim time (deliveries that can never be sent) */
-		if (work_due || outcomes != NIL)
+		if (work_due || record_due())
 			timeout = 0;
+		else if (outcomes != NIL)
+			timeout = Min(timeout, ms_until(TimestampTzPlusMilliseconds(first_outcome_at,
+																	   RECORD_DELAY_MS), now));
 
 		set = CreateWaitEventSet(loop_cxt, 2 + webhook_http_sockets());
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
