@@ -48,6 +48,15 @@ typedef struct WatchedSocket
 } WatchedSocket;
 
 static CURLM *multi = NULL;
+
+/*
+ * Easy handles of finished requests, reset and kept for the next ones:
+ * creating a handle costs more than resetting one.  Connections live in
+ * the multi handle either way.
+ */
+#define EASY_POOL_MAX 64
+static CURL *easy_pool[EASY_POOL_MAX];
+static int	easy_pooled = 0;
 static WatchedSocket *sockets = NULL;
 static int	nsockets = 0;
 static int	socket_room = 0;
@@ -163,6 +172,8 @@ open_socket_callback(void *clientp, curlsocktype purpose, struct curl_sockaddr *
 static void
 http_shutdown(int code, Datum arg)
 {
+	while (easy_pooled > 0)
+		curl_easy_cleanup(easy_pool[--easy_pooled]);
 	if (multi != NULL)
 		curl_multi_cleanup(multi);
 	multi = NULL;
@@ -219,7 +230,7 @@ webhook_http_configure(void)
 bool
 webhook_http_prepare(WebhookRequest *req, char **error)
 {
-	CURL	   *easy = curl_easy_init();
+	CURL	   *easy = easy_pooled > 0 ? easy_pool[--easy_pooled] : curl_easy_init();
 
 	req->code = CURLE_OK;
 	req->status = 0;
@@ -393,7 +404,13 @@ webhook_http_release(WebhookRequest *req)
 	if (req->easy)
 	{
 		curl_multi_remove_handle(multi, req->easy);
-		curl_easy_cleanup(req->easy);
+		if (easy_pooled < EASY_POOL_MAX)
+		{
+			curl_easy_reset(req->easy);
+			easy_pool[easy_pooled++] = req->easy;
+		}
+		else
+			curl_easy_cleanup(req->easy);
 		req->easy = NULL;
 	}
 	if (req->headers)
