@@ -615,6 +615,28 @@ BEGIN
     IF NOT EXISTS (SELECT FROM webhook.hook WHERE hook.schema_name IS NOT NULL) THEN
         RETURN;
     END IF;
+
+    -- a watched schema renamed: follow it (its webhooks' triggers tell which)
+    IF TG_TAG OPERATOR(pg_catalog.=) 'ALTER SCHEMA' THEN
+        UPDATE webhook.hook SET schema_name = n.nspname
+          FROM pg_catalog.pg_event_trigger_ddl_commands() d
+          JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) d.objid
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::regclass
+           AND hook.schema_name IS NOT NULL
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace o
+                            WHERE o.nspname OPERATOR(pg_catalog.=) hook.schema_name)
+           AND EXISTS (SELECT FROM pg_catalog.pg_trigger tg
+                         JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) tg.tgrelid
+                        WHERE r.relnamespace OPERATOR(pg_catalog.=) n.oid
+                          AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
+                          AND tg.tgname IN ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_row',
+                                            'webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate'));
+        IF FOUND THEN
+            PERFORM webhook._hooks_changed();   -- capture caches hold the old name
+        END IF;
+        RETURN;
+    END IF;
+
     FOR c IN
         SELECT DISTINCT d.objid, d.schema_name
           FROM pg_catalog.pg_event_trigger_ddl_commands() d
@@ -640,7 +662,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION webhook._on_ddl_end() IS
-    'Internal: install capture triggers on tables created in a watched schema';
+    'Internal: install capture triggers on tables created in a watched schema; follow a watched schema''s rename';
 
 CREATE FUNCTION webhook._on_sql_drop() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -658,7 +680,7 @@ COMMENT ON FUNCTION webhook._on_sql_drop() IS
 REVOKE ALL ON FUNCTION webhook._on_ddl_end(), webhook._on_sql_drop() FROM PUBLIC;
 
 CREATE EVENT TRIGGER webhook_ddl_end ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER SCHEMA')
     EXECUTE FUNCTION webhook._on_ddl_end();
 CREATE EVENT TRIGGER webhook_sql_drop ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')

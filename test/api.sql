@@ -1,6 +1,6 @@
 -- API surface, SQLSTATEs and privileges.  Runs in one transaction, rolled back.
 BEGIN;
-SELECT plan(68);
+SELECT plan(70);
 
 -- the SQL surface SPEC.md names
 SELECT has_function('webhook', 'register',
@@ -158,6 +158,12 @@ SELECT is((SELECT array_agg(t.tgrelid::regclass::text ORDER BY t.tgrelid::regcla
           '{wt_sch.readable}', 'only the tables its owner can read are watched');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgrelid = 'wt_sch.later_unreadable'::regclass),
           0::bigint, 'a new table its owner cannot read is not watched');
+ALTER SCHEMA wt_sch RENAME TO wt_sch_renamed;
+SELECT is((SELECT schema::text FROM webhook.webhooks WHERE name = 'alice-schema'), 'wt_sch_renamed',
+          'a schema webhook follows its schema''s rename');
+INSERT INTO wt_sch_renamed.readable VALUES (1);
+SELECT is((SELECT schema FROM webhook.deliveries WHERE webhook = 'alice-schema'), 'wt_sch_renamed',
+          'and its events name the schema by its new name');
 
 -- a hostile search_path does not reach the API or the trigger
 CREATE SCHEMA wt_evil;
