@@ -782,6 +782,8 @@ webhook_capture(PG_FUNCTION_ARGS)
 		/* a paused or disabled webhook's events wait: resume wakes the worker */
 		if (active)
 			webhook_request_wake();
+		else
+			webhook_note_inactive_event();
 	}
 
 	return PointerGetDatum(NULL);
@@ -800,5 +802,6 @@ webhook_hooks_changed(PG_FUNCTION_ARGS)
 
 	if (OidIsValid(hook))
 		CacheInvalidateRelcacheByRelid(hook);
+	webhook_note_hooks_changed();
 	PG_RETURN_VOID();
 }

@@ -14,6 +14,11 @@
  * requests the wake for it.  The same hook and an ExecutorEnd hook tell the
  * capture trigger that a statement ended (webhook_capture_release).
  *
+ * Events of a paused or disabled webhook wake nobody: resume does.  A
+ * transaction that queued such events still wakes the worker if a pause or
+ * resume committed meanwhile (hooks_generation), since the claim that
+ * resume caused may have run before its events were visible.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -60,6 +65,9 @@ WebhookShared *webhook_shared = NULL;
 
 static bool wake_requested = false;
 static bool owners_changed = false;	/* did this transaction change privileges? */
+static bool hooks_changed = false;	/* did it pause or resume a webhook? */
+static bool queued_inactive = false;	/* did it queue events of one not active? */
+static uint64 inactive_generation;	/* hooks_generation when it first did */
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -123,6 +131,7 @@ webhook_shmem_startup(void)
 		SpinLockInit(&webhook_shared->mutex);
 		webhook_shared->worker_latch = NULL;
 		webhook_shared->check_owners = false;
+		pg_atomic_init_u64(&webhook_shared->hooks_generation, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -161,6 +170,30 @@ webhook_take_check_owners(void)
 	return check;
 }
 
+/* This transaction paused or resumed a webhook (webhook._hooks_changed). */
+void
+webhook_note_hooks_changed(void)
+{
+	hooks_changed = true;
+}
+
+/*
+ * This transaction queued an event for a webhook that its capture cache
+ * says is paused or disabled, so it will not wake the worker at commit...
+ * unless a pause or resume commits in between: the webhook may have been
+ * resumed, and the worker's claim at that resume may have run before this
+ * transaction's events were visible.  Remember the generation to compare.
+ */
+void
+webhook_note_inactive_event(void)
+{
+	if (!queued_inactive && webhook_shared != NULL)
+	{
+		queued_inactive = true;
+		inactive_generation = pg_atomic_read_u64(&webhook_shared->hooks_generation);
+	}
+}
+
 /* Ask for the worker to be woken when the current transaction commits. */
 void
 webhook_request_wake(void)
@@ -181,16 +214,25 @@ webhook_xact_callback(XactEvent event, void *arg)
 				webhook_shared->check_owners = true;
 				SpinLockRelease(&webhook_shared->mutex);
 			}
+			if (hooks_changed && webhook_shared != NULL)
+				pg_atomic_fetch_add_u64(&webhook_shared->hooks_generation, 1);
+			if (queued_inactive && webhook_shared != NULL &&
+				pg_atomic_read_u64(&webhook_shared->hooks_generation) != inactive_generation)
+				wake_requested = true;
 			if (wake_requested || owners_changed)
 				webhook_wake_worker();
 			wake_requested = false;
 			owners_changed = false;
+			hooks_changed = false;
+			queued_inactive = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			wake_requested = false;
 			owners_changed = false;
+			hooks_changed = false;
+			queued_inactive = false;
 			break;
 		default:
 			break;

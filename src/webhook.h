@@ -19,6 +19,7 @@
 
 #include <sys/socket.h>
 
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -36,6 +37,7 @@ typedef struct WebhookShared
 	slock_t		mutex;
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	bool		check_owners;
+	pg_atomic_uint64 hooks_generation;	/* bumped when a pause or resume commits */
 } WebhookShared;
 
 extern WebhookShared *webhook_shared;
@@ -56,6 +58,8 @@ extern int	webhook_max_payload_size;
 extern void webhook_request_wake(void);
 extern void webhook_wake_worker(void);
 extern bool webhook_take_check_owners(void);
+extern void webhook_note_hooks_changed(void);
+extern void webhook_note_inactive_event(void);
 
 /* capture.c */
 extern void webhook_capture_release(void);

@@ -81,6 +81,32 @@ ok( $node->poll_query_until('postgres',
 my $seen = received_markers();
 ok($seen->{'low-id-late-commit'} && $seen->{'high-id-early-commit'}, 'both reached the receiver');
 
+# events captured while a webhook was paused, committed after it was resumed
+# and after the worker's claim at that resume: the commit wakes the worker
+# (not the 30 s safety timer)
+$node->safe_psql('postgres', qq{
+	CREATE TABLE held (id int);
+	SELECT webhook.register('held', '$url/ok/held', 'held');
+	SELECT webhook.pause('held');
+});
+my $held = $node->background_psql('postgres');
+$held->query_safe("BEGIN");
+$held->query_safe("INSERT INTO held VALUES (1)");
+$node->safe_psql('postgres', "SELECT webhook.resume('held')");
+caught_up();
+$held->query_safe("COMMIT");
+$held->quit;
+my $t0 = time;
+my $arrived = 0;
+while (time - $t0 < 10)
+{
+	$arrived = $node->safe_psql('postgres',
+		"SELECT count(*) FROM webhook.deliveries WHERE webhook = 'held' AND status = 'delivered'");
+	last if $arrived == 1;
+	select(undef, undef, undef, 0.05);
+}
+is($arrived, 1, 'an event captured while paused and committed after resume is delivered at once');
+
 # a repeatable-read transaction whose snapshot is older than a webhook
 # still captures for it (the capture trigger reads the webhook's latest state)
 $node->safe_psql('postgres', 'CREATE TABLE rr (id int)');
