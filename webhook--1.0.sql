@@ -29,6 +29,7 @@ CREATE TABLE webhook.hook (
     timeout             interval NOT NULL,
     max_attempts        integer NOT NULL,
     fifo                boolean NOT NULL DEFAULT false,
+    batch_size          integer NOT NULL DEFAULT 1,
     owner               regrole NOT NULL,
     token               text NOT NULL,
     state               text NOT NULL DEFAULT 'active'
@@ -298,7 +299,7 @@ COMMENT ON FUNCTION webhook._check_headers(jsonb) IS 'Internal: validate the cus
 
 CREATE FUNCTION webhook._register(
     name text, url text, relation regclass, schema name, events text[], secret text,
-    headers jsonb, timeout interval, max_attempts integer, fifo boolean)
+    headers jsonb, timeout interval, max_attempts integer, fifo boolean, batch_size integer)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -313,6 +314,7 @@ DECLARE
     p_timeout   ALIAS FOR timeout;
     p_attempts  ALIAS FOR max_attempts;
     p_fifo      ALIAS FOR fifo;
+    p_batch     ALIAS FOR batch_size;
     v_owner     regrole := webhook._caller();
     v_events    text[];
     v_kind      "char";
@@ -407,11 +409,16 @@ BEGIN
     IF p_fifo IS NULL THEN
         RAISE EXCEPTION 'argument "fifo" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF p_batch IS NULL OR p_batch OPERATOR(pg_catalog.<) 1 OR p_batch OPERATOR(pg_catalog.>) 1000 THEN
+        RAISE EXCEPTION 'argument "batch_size" must be between 1 and 1000'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'With batch_size > 1 each POST carries a JSON array of up to that many events.';
+    END IF;
 
     INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
-                              timeout, max_attempts, fifo, owner, token)
+                              timeout, max_attempts, fifo, batch_size, owner, token)
     VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
-            p_timeout, p_attempts, p_fifo, v_owner,
+            p_timeout, p_attempts, p_fifo, p_batch, v_owner,
             pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12))
     RETURNING * INTO h;
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
@@ -439,7 +446,7 @@ BEGIN
     RETURN h.id;
 END
 $$;
-COMMENT ON FUNCTION webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean) IS
+COMMENT ON FUNCTION webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
     'Internal: webhook.register, run as the extension''s owner';
 
 CREATE FUNCTION webhook._unregister(name text) RETURNS void
@@ -558,7 +565,8 @@ CREATE FUNCTION webhook.register(
     headers      jsonb DEFAULT '{}',
     timeout      interval DEFAULT '15 s',
     max_attempts integer DEFAULT 8,
-    fifo         boolean DEFAULT false)
+    fifo         boolean DEFAULT false,
+    batch_size   integer DEFAULT 1)
     RETURNS integer
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
 CREATE FUNCTION webhook.unregister(name text) RETURNS void
@@ -573,7 +581,7 @@ CREATE FUNCTION webhook.secret(name text) RETURNS text
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
 CREATE FUNCTION webhook.redeliver(delivery_id bigint) RETURNS void
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
-COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean) IS
+COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
     'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
 COMMENT ON FUNCTION webhook.unregister(text) IS
     'Remove a webhook, its triggers and its undelivered events';
@@ -589,10 +597,10 @@ COMMENT ON FUNCTION webhook.redeliver(bigint) IS
     'Send a delivered or failed delivery again, with the same webhook-id';
 
 REVOKE ALL ON FUNCTION
-    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean),
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
     webhook.unregister(text), webhook.pause(text), webhook.resume(text),
     webhook.ping(text), webhook.secret(text), webhook.redeliver(bigint),
-    webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean),
+    webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
@@ -769,6 +777,7 @@ SELECT h.id,
        h.timeout,
        h.max_attempts,
        h.fifo,
+       h.batch_size,
        h.headers,
        h.owner,
        h.created_at
@@ -803,6 +812,7 @@ COMMENT ON COLUMN webhook.webhooks.consecutive_failures IS 'Attempts failed sinc
 COMMENT ON COLUMN webhook.webhooks.timeout IS 'Per-attempt timeout';
 COMMENT ON COLUMN webhook.webhooks.max_attempts IS 'Attempts before a delivery is failed';
 COMMENT ON COLUMN webhook.webhooks.fifo IS 'Strict order: each delivery waits until the previous one is delivered or failed';
+COMMENT ON COLUMN webhook.webhooks.batch_size IS 'Events per POST at most; above 1 each POST carries a JSON array of events';
 COMMENT ON COLUMN webhook.webhooks.headers IS 'Custom headers sent with every request';
 COMMENT ON COLUMN webhook.webhooks.owner IS 'Role that registered the webhook';
 COMMENT ON COLUMN webhook.webhooks.created_at IS 'When the webhook was registered';

@@ -275,6 +275,16 @@ webhook_http_prepare(WebhookRequest *req, char **error)
 	return true;
 }
 
+/* Replace the body of a prepared request (batch mode builds a new one). */
+void
+webhook_http_set_body(WebhookRequest *req, const char *body, size_t len)
+{
+	req->body = (char *) body;
+	req->bodylen = len;
+	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->body);
+	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) len);
+}
+
 /* Start req (prepared, headers set). */
 void
 webhook_http_submit(WebhookRequest *req)

@@ -53,6 +53,7 @@ extern void webhook_http_start(void);
 extern void webhook_http_configure(void);
 extern bool webhook_http_prepare(WebhookRequest *req, char **error);
 extern void webhook_http_submit(WebhookRequest *req);
+extern void webhook_http_set_body(WebhookRequest *req, const char *body, size_t len);
 extern int	webhook_http_sockets(void);
 extern void webhook_http_add_events(WaitEventSet *set);
 extern void webhook_http_socket_ready(pgsocket fd, uint32 events);

@@ -103,6 +103,8 @@ typedef struct Delivery
 	char	   *secret;
 	char	   *poison;			/* why it can never be sent, if so */
 	bool		fifo;
+	int			batch_size;		/* above 1: POST arrays of up to this many */
+	List	   *riders;			/* deliveries sent in this one's POST */
 	uint8		key[WEBHOOK_MAX_KEY];
 	int			keylen;
 	int			nheaders;
@@ -268,7 +270,7 @@ unpublish_latch(int code, Datum arg)
  * per delivery: header lines, timeout in ms, the prefix of webhook-ids.
  */
 #define CLAIM_HOOK_COLUMNS \
-	"h.id, h.name, h.url, h.secret, h.max_attempts, h.fifo," \
+	"h.id, h.name, h.url, h.secret, h.max_attempts, h.fifo, h.batch_size," \
 	" ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value" \
 	"         FROM pg_catalog.jsonb_each_text(h.headers) e) AS header_lines," \
 	" pg_catalog.ceil(pg_catalog.date_part('epoch', h.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8" \
@@ -285,7 +287,7 @@ unpublish_latch(int code, Datum arg)
 	"WITH hooks AS MATERIALIZED (" \
 	"  SELECT " hook_columns "," \
 	"         GREATEST(CASE WHEN NOT h.fifo THEN $3 OPERATOR(pg_catalog.-) COALESCE(f.n, 0)" \
-	"                       WHEN f.n IS NULL THEN 1 ELSE 0 END, 0) AS room" \
+	"                       WHEN f.n IS NULL THEN h.batch_size ELSE 0 END, 0) AS room" \
 	"    FROM webhook.hook h" \
 	"    LEFT JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS f(hook_id, n)" \
 	"      ON f.hook_id OPERATOR(pg_catalog.=) h.id" \
@@ -311,7 +313,7 @@ unpublish_latch(int code, Datum arg)
 	" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret," \
 	"   hooks.header_lines, hooks.timeout_ms," \
 	"   hooks.msg_prefix OPERATOR(pg_catalog.||) q.event_id," \
-	"   webhook._body(q, hooks.name), hooks.fifo"
+	"   webhook._body(q, hooks.name), hooks.fifo, hooks.batch_size"
 
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *argtypes)
@@ -346,7 +348,7 @@ prepare_plans(void)
 			CLAIM_RETURNING,
 			4, types);
 		/* not the hook columns: a webhook's own may be what fails */
-		candidates_plan = prepare(CLAIM_PICK("h.id, h.fifo")
+		candidates_plan = prepare(CLAIM_PICK("h.id, h.fifo, h.batch_size")
 			" SELECT picked.id FROM picked ORDER BY picked.id",
 			4, types);
 	}
@@ -665,65 +667,85 @@ forget(HookSlot *slot, Delivery *d)
 	MemoryContextDelete(d->cxt);
 }
 
-/* Turn a finished request into an outcome to record. */
+/*
+ * The outcome for delivery m of the finished request res (m's own, or that
+ * of the batch m rode in), to record.
+ */
 static void
-finish(Delivery *d)
+add_outcome(Delivery *m, WebhookRequest *res, bool fifo)
 {
-	WebhookRequest *req = &d->req;
-	HookSlot   *slot = slot_for(req->hook_id);
 	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
 	Outcome    *o = palloc0(sizeof(Outcome));
-	bool		responded = req->status > 0 &&
-		(req->code == CURLE_OK || req->resp_aborted);
+	bool		responded = res->status > 0 &&
+		(res->code == CURLE_OK || res->resp_aborted);
 
-	o->id = req->delivery_id;
-	o->hook_id = req->hook_id;
-	o->extension = req->extension;
+	o->id = m->req.delivery_id;
+	o->hook_id = m->req.hook_id;
+	o->extension = m->req.extension;
 	o->at = GetCurrentTimestamp();
-	o->http_status = (int32) req->status;
-	if (req->resp_len > 0)
-		o->body = clean_text(req->resp, req->resp_len);
+	o->http_status = (int32) res->status;
+	if (res->resp_len > 0)
+		o->body = clean_text(res->resp, res->resp_len);
 
-	if (responded && req->status >= 200 && req->status < 300)
+	if (responded && res->status >= 200 && res->status < 300)
 		o->status = 'd';
 	else
 	{
 		if (responded)
 		{
-			if (req->status >= 300 && req->status < 400)
-				o->error = psprintf("HTTP %ld (redirects are not followed)", req->status);
+			if (res->status >= 300 && res->status < 400)
+				o->error = psprintf("HTTP %ld (redirects are not followed)", res->status);
 			else
-				o->error = psprintf("HTTP %ld", req->status);
+				o->error = psprintf("HTTP %ld", res->status);
 		}
 		else
 		{
 			char		buf[CURL_ERROR_SIZE + 256];
 
-			webhook_http_error_text(req, buf, sizeof(buf));
+			webhook_http_error_text(res, buf, sizeof(buf));
 			o->error = pstrdup(buf);
 		}
-		if (responded && req->status == 410)
+		if (responded && res->status == 410)
 		{
 			o->status = 'f';
 			o->gone = true;
 		}
-		else if (req->attempts >= req->max_attempts)
+		else if (m->req.attempts >= m->req.max_attempts)
 			o->status = 'f';
 		else
 		{
 			o->status = 'r';
 			o->next_at = TimestampTzPlusMilliseconds(o->at,
-													 retry_delay_ms(req->attempts,
-																	req->retry_after_s));
+													 retry_delay_ms(m->req.attempts,
+																	res->retry_after_s));
 		}
 	}
 	if (outcomes == NIL)
 		first_outcome_at = o->at;
-	if (d->fifo)
+	if (fifo)
 		fifo_outcome = true;
 	outcomes = lappend(outcomes, o);
 	MemoryContextSwitchTo(old);
+}
 
+/*
+ * Turn a finished request into outcomes to record: its delivery's, and
+ * those of the deliveries that rode in its batch.
+ */
+static void
+finish(Delivery *d)
+{
+	HookSlot   *slot = slot_for(d->req.hook_id);
+	ListCell   *lc;
+
+	add_outcome(d, &d->req, d->fifo);
+	foreach(lc, d->riders)
+	{
+		Delivery   *r = lfirst(lc);
+
+		add_outcome(r, &d->req, d->fifo);
+		forget(slot, r);
+	}
 	slot->sending--;
 	forget(slot, d);
 }
@@ -762,6 +784,8 @@ add_header(WebhookRequest *req, const char *line)
 }
 
 /* Sign and hand to libcurl as many waiting deliveries as connections allow. */
+static void make_batch(HookSlot *slot, Delivery *d);
+
 static void
 start_waiting(void)
 {
@@ -779,11 +803,15 @@ start_waiting(void)
 			Delivery   *d = dlist_container(Delivery, req.node,
 											dlist_pop_head_node(&slot->waiting));
 			MemoryContext old = MemoryContextSwitchTo(d->cxt);
-			int64		ts = (int64) time(NULL);
-			char	   *sig = webhook_signature(d->key, d->keylen, d->msg_id, ts,
-												d->req.body, d->req.bodylen);
+			int64		ts;
+			char	   *sig;
 			bool		ok;
 
+			if (d->batch_size > 1)
+				make_batch(slot, d);
+			ts = (int64) time(NULL);
+			sig = webhook_signature(d->key, d->keylen, d->msg_id, ts,
+									d->req.body, d->req.bodylen);
 			ok = add_header(&d->req, "Content-Type: application/json") &&
 				add_header(&d->req, psprintf("webhook-id: %s", d->msg_id)) &&
 				add_header(&d->req, psprintf("webhook-timestamp: " INT64_FORMAT, ts)) &&
@@ -801,6 +829,38 @@ start_waiting(void)
 		}
 	}
 	CurrentResourceOwner = save_owner;
+}
+
+/*
+ * Batch mode: make d the carrier of a POST of up to its webhook's
+ * batch_size events, taking the next ones waiting in its window (they are
+ * in event order).  The body is a JSON array of the events' bodies; the
+ * webhook-id names the first and last event (msg_<token>_<first>-<last>),
+ * or is the event's own for a batch of one.  In d's memory context.
+ */
+static void
+make_batch(HookSlot *slot, Delivery *d)
+{
+	StringInfoData body;
+	Delivery   *last = d;
+
+	initStringInfo(&body);
+	appendStringInfoChar(&body, '[');
+	appendBinaryStringInfo(&body, d->req.body, d->req.bodylen);
+	while (list_length(d->riders) + 1 < d->batch_size && !dlist_is_empty(&slot->waiting))
+	{
+		Delivery   *r = dlist_container(Delivery, req.node,
+										dlist_pop_head_node(&slot->waiting));
+
+		appendStringInfoChar(&body, ',');
+		appendBinaryStringInfo(&body, r->req.body, r->req.bodylen);
+		d->riders = lappend(d->riders, r);
+		last = r;
+	}
+	appendStringInfoChar(&body, ']');
+	webhook_http_set_body(&d->req, body.data, body.len);
+	if (last != d)
+		d->msg_id = psprintf("%s-%s", d->msg_id, strrchr(last->msg_id, '_') + 1);
 }
 
 /*
@@ -908,6 +968,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->req.resp_cap = webhook_response_body_limit;
 	d->req.resp = palloc(Max(d->req.resp_cap, 1));
 	d->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+	d->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
 
 	MemoryContextSwitchTo(deliveries_cxt);
 	fresh = lappend(fresh, d);

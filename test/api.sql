@@ -1,10 +1,10 @@
 -- API surface, SQLSTATEs and privileges.  Runs in one transaction, rolled back.
 BEGIN;
-SELECT plan(70);
+SELECT plan(72);
 
 -- the SQL surface SPEC.md names
 SELECT has_function('webhook', 'register',
-    ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean']);
+    ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean', 'integer']);
 SELECT has_function('webhook', 'unregister', ARRAY['text']);
 SELECT has_function('webhook', 'pause', ARRAY['text']);
 SELECT has_function('webhook', 'resume', ARRAY['text']);
@@ -73,6 +73,10 @@ SELECT throws_ok($$SELECT webhook.redeliver(-1)$$, '42704', NULL, 'redeliver unk
 SELECT throws_ok($$SELECT webhook.redeliver(webhook.ping('wt-api'))$$, '55000', NULL,
                  'redeliver of a pending delivery');
 SELECT throws_ok($$SELECT webhook.capture()$$, '39P01', NULL, 'capture outside a trigger');
+SELECT throws_ok($$SELECT webhook.register('b0', 'http://127.0.0.1:9/', 'wt_api', batch_size => 0)$$,
+                 '22023', NULL, 'batch_size below 1');
+SELECT throws_ok($$SELECT webhook.register('b1', 'http://127.0.0.1:9/', 'wt_api', batch_size => 1001)$$,
+                 '22023', NULL, 'batch_size above 1000');
 
 -- privileges: nothing for PUBLIC but the views
 CREATE ROLE wt_nobody;
@@ -92,7 +96,7 @@ SELECT ok(has_table_privilege('wt_nobody', 'webhook.deliveries', 'SELECT'), 'PUB
 CREATE ROLE wt_alice;
 CREATE ROLE wt_bob;
 GRANT EXECUTE ON FUNCTION
-    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean),
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
     webhook.secret(text), webhook.pause(text), webhook.unregister(text)
     TO wt_alice, wt_bob;
 GRANT SELECT ON wt_api TO wt_alice;

@@ -1,7 +1,7 @@
 -- End to end: committed changes reach a real receiver on 127.0.0.1, signed,
 -- retried, in order when asked.  Not in a transaction: the worker only sees
 -- what commits.  Waits poll a condition with a deadline (wt.wait_for).
-SELECT plan(49);
+SELECT plan(57);
 
 CREATE TABLE wt_orders (id int PRIMARY KEY, status text, paid boolean DEFAULT false);
 SELECT ok(webhook.register('wt-orders', wt.url('/ok/orders'), 'wt_orders') > 0, 'registered');
@@ -175,5 +175,40 @@ SELECT ok(wt.wait_for($$(SELECT count(*) FROM wt.received() WHERE path = '/ok/se
 SELECT is((SELECT array_agg((body::jsonb->'data'->'new'->>'id')::int ORDER BY n)
              FROM wt.received() WHERE path = '/ok/seq'),
           '{1,2,3,4,5,6,7,8,9,10}'::int[], 'in commit order');
+
+-- batch mode: up to batch_size events per POST, a JSON array in event
+-- order, signed as a whole
+CREATE TABLE wt_batch (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-batch', wt.url('/ok/batch'), 'wt_batch', batch_size => 10) > 0,
+          'registered a batch webhook');
+SELECT wt.remember_secret('/ok/batch', webhook.secret('wt-batch'));
+SELECT webhook.pause('wt-batch');
+INSERT INTO wt_batch SELECT g FROM generate_series(1, 25) g;
+SELECT webhook.resume('wt-batch');
+SELECT ok(wt.wait_for($$(SELECT count(*) FROM webhook.deliveries
+                          WHERE webhook = 'wt-batch' AND status = 'delivered') = 25$$),
+          'a batch webhook delivers all 25 events');
+SELECT is((SELECT array_agg(id ORDER BY id)
+             FROM (SELECT (e->'data'->'new'->>'id')::int AS id
+                     FROM wt.received() r, jsonb_array_elements(r.body::jsonb) e
+                    WHERE r.path = '/ok/batch') s),
+          (SELECT array_agg(g) FROM generate_series(1, 25) g),
+          'each once, in JSON arrays of events');
+SELECT ok((SELECT bool_and(jsonb_array_length(body::jsonb) BETWEEN 1 AND 10)
+             FROM wt.received() WHERE path = '/ok/batch'),
+          'of at most batch_size events');
+SELECT ok((SELECT count(*) FROM wt.received() WHERE path = '/ok/batch') < 25,
+          'in fewer requests than events');
+SELECT ok((SELECT bool_and(ids = sorted)
+             FROM (SELECT array_agg((e->'data'->'new'->>'id')::int ORDER BY o) AS ids,
+                          array_agg((e->'data'->'new'->>'id')::int ORDER BY (e->'data'->'new'->>'id')::int) AS sorted
+                     FROM wt.received() r, jsonb_array_elements(r.body::jsonb) WITH ORDINALITY x(e, o)
+                    WHERE r.path = '/ok/batch' GROUP BY r.n) s),
+          'each array in event order');
+SELECT ok((SELECT bool_and(verified) FROM wt.received() WHERE path = '/ok/batch'),
+          'each signed over the whole array');
+SELECT ok((SELECT bool_and(headers->>'webhook-id' ~ '^msg_[0-9a-f]+_[0-9]+(-[0-9]+)?$')
+             FROM wt.received() WHERE path = '/ok/batch'),
+          'webhook-id names the first and last event');
 
 SELECT * FROM finish();

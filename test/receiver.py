@@ -77,12 +77,19 @@ class Handler(BaseHTTPRequestHandler):
                 f.write(json.dumps(entry) + "\n")
         if echo:
             try:
-                ev = json.loads(raw)
-                d = ev.get("data", {})
+                evs = json.loads(raw)
                 sig = {True: "signature ok", False: "BAD SIGNATURE", None: "unsigned?"}
-                print(f"  receiver got {ev.get('type')} ({sig[entry['verified']]}): "
-                      f"new={json.dumps(d.get('new'))} old={json.dumps(d.get('old'))}"
-                      + (f" changed={d.get('changed')}" if "changed" in d else ""), flush=True)
+                if isinstance(evs, list):  # batch mode: an array of events
+                    print(f"  receiver got a batch of {len(evs)} events "
+                          f"({sig[entry['verified']]})", flush=True)
+                    evs = evs[:3]
+                else:
+                    evs = [evs]
+                for ev in evs:
+                    d = ev.get("data", {})
+                    print(f"  receiver got {ev.get('type')} ({sig[entry['verified']]}): "
+                          f"new={json.dumps(d.get('new'))} old={json.dumps(d.get('old'))}"
+                          + (f" changed={d.get('changed')}" if "changed" in d else ""), flush=True)
             except ValueError:
                 print("  receiver got a body that is not JSON", flush=True)
 
