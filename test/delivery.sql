@@ -1,7 +1,7 @@
 -- End to end: committed changes reach a real receiver on 127.0.0.1, signed,
 -- retried, in order when asked.  Not in a transaction: the worker only sees
 -- what commits.  Waits poll a condition with a deadline (wt.wait_for).
-SELECT plan(57);
+SELECT plan(60);
 
 CREATE TABLE wt_orders (id int PRIMARY KEY, status text, paid boolean DEFAULT false);
 SELECT ok(webhook.register('wt-orders', wt.url('/ok/orders'), 'wt_orders') > 0, 'registered');
@@ -210,5 +210,21 @@ SELECT ok((SELECT bool_and(verified) FROM wt.received() WHERE path = '/ok/batch'
 SELECT ok((SELECT bool_and(headers->>'webhook-id' ~ '^msg_[0-9a-f]+_[0-9]+(-[0-9]+)?$')
              FROM wt.received() WHERE path = '/ok/batch'),
           'webhook-id names the first and last event');
+
+-- batch mode with fifo: one batch in flight at a time, so arrivals are in
+-- event order across requests too
+CREATE TABLE wt_batchseq (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-batchseq', wt.url('/ok/batchseq'), 'wt_batchseq',
+                           fifo => true, batch_size => 4) > 0, 'registered a fifo batch webhook');
+SELECT webhook.pause('wt-batchseq');
+INSERT INTO wt_batchseq SELECT g FROM generate_series(1, 10) g;
+SELECT webhook.resume('wt-batchseq');
+SELECT ok(wt.wait_for($$(SELECT count(*) FROM webhook.deliveries
+                          WHERE webhook = 'wt-batchseq' AND status = 'delivered') = 10$$),
+          'a fifo batch webhook delivers all 10');
+SELECT is((SELECT array_agg((e->'data'->'new'->>'id')::int ORDER BY r.n, x.o)
+             FROM wt.received() r, jsonb_array_elements(r.body::jsonb) WITH ORDINALITY x(e, o)
+            WHERE r.path = '/ok/batchseq'),
+          '{1,2,3,4,5,6,7,8,9,10}'::int[], 'in event order across its batches');
 
 SELECT * FROM finish();
