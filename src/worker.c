@@ -85,6 +85,9 @@
 #define OWNER_CHECK_INTERVAL_MS 2000
 #define OWNER_RECHECK_MS 100
 
+/* a batch-mode POST grows to this many bytes at most (one event may exceed it) */
+#define BATCH_MAX_BYTES (1024 * 1024)
+
 /* outcomes gather for a record transaction this long at most, or this many */
 #define RECORD_DELAY_MS 2
 #define RECORD_BATCH 256
@@ -280,8 +283,10 @@ unpublish_latch(int code, Datum arg)
 /*
  * A claim: per active webhook with room in its window ($1 webhook ids and
  * $2 deliveries held, $3 the window), its due deliveries in order; at most
- * $4 in all.  hook_columns: what the statement that follows needs of each
- * webhook (at least id and fifo).
+ * $4 in all.  A fifo webhook's due deliveries are taken only up to its first
+ * one not yet due (a batch of them may be waiting on a retry).  hook_columns:
+ * what the statement that follows needs of each webhook (at least id and
+ * fifo).
  */
 #define CLAIM_PICK(hook_columns) \
 	"WITH hooks AS MATERIALIZED (" \
@@ -294,7 +299,9 @@ unpublish_latch(int code, Datum arg)
 	"   WHERE h.state OPERATOR(pg_catalog.=) 'active'" \
 	"), picked AS (" \
 	"  SELECT c.id FROM hooks CROSS JOIN LATERAL (" \
-	"      SELECT u.id, u.next_attempt_at FROM (" \
+	"      SELECT u.id, u.next_attempt_at," \
+	"             pg_catalog.bool_and(u.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())" \
+	"               OVER (ORDER BY u.id) AS run_due FROM (" \
 	"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q" \
 	"          WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id" \
 	"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)" \
@@ -305,6 +312,7 @@ unpublish_latch(int code, Datum arg)
 	"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)" \
 	"      ) u ORDER BY u.id LIMIT hooks.room) c" \
 	"   WHERE c.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now()" \
+	"     AND (NOT hooks.fifo OR c.run_due)" \
 	"   LIMIT $4" \
 	")"
 
@@ -672,10 +680,11 @@ forget(HookSlot *slot, Delivery *d)
 
 /*
  * The outcome for delivery m of the finished request res (m's own, or that
- * of the batch m rode in), to record.
+ * of the batch m rode in), to record: finished at "at", to be retried at
+ * "retry_at" if it failed and has attempts left.
  */
 static void
-add_outcome(Delivery *m, WebhookRequest *res, bool fifo)
+add_outcome(Delivery *m, WebhookRequest *res, bool fifo, TimestampTz at, TimestampTz retry_at)
 {
 	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
 	Outcome    *o = palloc0(sizeof(Outcome));
@@ -685,7 +694,7 @@ add_outcome(Delivery *m, WebhookRequest *res, bool fifo)
 	o->id = m->req.delivery_id;
 	o->hook_id = m->req.hook_id;
 	o->extension = m->req.extension;
-	o->at = GetCurrentTimestamp();
+	o->at = at;
 	o->http_status = (int32) res->status;
 	if (res->resp_len > 0)
 		o->body = clean_text(res->resp, res->resp_len);
@@ -718,9 +727,7 @@ add_outcome(Delivery *m, WebhookRequest *res, bool fifo)
 		else
 		{
 			o->status = 'r';
-			o->next_at = TimestampTzPlusMilliseconds(o->at,
-													 retry_delay_ms(m->req.attempts,
-																	res->retry_after_s));
+			o->next_at = retry_at;
 		}
 	}
 	if (outcomes == NIL)
@@ -740,13 +747,22 @@ finish(Delivery *d)
 {
 	HookSlot   *slot = slot_for(d->req.hook_id);
 	ListCell   *lc;
+	TimestampTz at = GetCurrentTimestamp();
 
-	add_outcome(d, &d->req, d->fifo);
+	/*
+	 * A batch is retried together, on its first event's schedule: a fifo
+	 * webhook's next claim waits for the whole batch to be due again.
+	 */
+	TimestampTz retry_at = TimestampTzPlusMilliseconds(at,
+													   retry_delay_ms(d->req.attempts,
+																	  d->req.retry_after_s));
+
+	add_outcome(d, &d->req, d->fifo, at, retry_at);
 	foreach(lc, d->riders)
 	{
 		Delivery   *r = lfirst(lc);
 
-		add_outcome(r, &d->req, d->fifo);
+		add_outcome(r, &d->req, d->fifo, at, retry_at);
 		forget(slot, r);
 	}
 	slot->sending--;
@@ -769,6 +785,8 @@ release_unsent(HookSlot *slot, Delivery *d)
 	o->extension = d->req.extension;
 	o->at = GetCurrentTimestamp();
 	o->status = 'p';
+	if (outcomes == NIL)
+		first_outcome_at = o->at;
 	outcomes = lappend(outcomes, o);
 	MemoryContextSwitchTo(old);
 	forget(slot, d);
@@ -852,8 +870,11 @@ make_batch(HookSlot *slot, Delivery *d)
 	appendBinaryStringInfo(&body, d->req.body, d->req.bodylen);
 	while (list_length(d->riders) + 1 < d->batch_size && !dlist_is_empty(&slot->waiting))
 	{
-		Delivery   *r = dlist_container(Delivery, req.node,
-										dlist_pop_head_node(&slot->waiting));
+		Delivery   *r = dlist_container(Delivery, req.node, dlist_head_node(&slot->waiting));
+
+		if (body.len + 1 + r->req.bodylen + 1 > BATCH_MAX_BYTES)
+			break;
+		dlist_delete(&r->req.node);
 
 		appendStringInfoChar(&body, ',');
 		appendBinaryStringInfo(&body, r->req.body, r->req.bodylen);
@@ -1715,8 +1736,10 @@ webhook_worker_main(Datum main_arg)
 		webhook_http_run_timers();
 		while ((req = webhook_http_next_done()) != NULL)
 		{
-			finish((Delivery *) req);
-			finished_since_claim++;
+			Delivery   *d = (Delivery *) req;
+
+			finished_since_claim += 1 + list_length(d->riders);
+			finish(d);
 		}
 
 		/*
@@ -1769,7 +1792,8 @@ webhook_worker_main(Datum main_arg)
 			timeout = Min(timeout, ms_until(next_purge, now));
 		if (webhook_http_timeout() >= 0)
 			timeout = Min(timeout, webhook_http_timeout());
-		if (work_due || record_due())
+		/* (a claim waits for outcomes to be recorded: no hurry for it until then) */
+		if ((work_due && outcomes == NIL) || record_due())
 			timeout = 0;
 		else if (outcomes != NIL)
 			timeout = Min(timeout, ms_until(TimestampTzPlusMilliseconds(first_outcome_at,

@@ -1,7 +1,7 @@
 -- End to end: committed changes reach a real receiver on 127.0.0.1, signed,
 -- retried, in order when asked.  Not in a transaction: the worker only sees
 -- what commits.  Waits poll a condition with a deadline (wt.wait_for).
-SELECT plan(60);
+SELECT plan(64);
 
 CREATE TABLE wt_orders (id int PRIMARY KEY, status text, paid boolean DEFAULT false);
 SELECT ok(webhook.register('wt-orders', wt.url('/ok/orders'), 'wt_orders') > 0, 'registered');
@@ -226,5 +226,20 @@ SELECT is((SELECT array_agg((e->'data'->'new'->>'id')::int ORDER BY r.n, x.o)
              FROM wt.received() r, jsonb_array_elements(r.body::jsonb) WITH ORDINALITY x(e, o)
             WHERE r.path = '/ok/batchseq'),
           '{1,2,3,4,5,6,7,8,9,10}'::int[], 'in event order across its batches');
+
+-- ... and while a batch waits on a retry, nothing behind it goes first
+CREATE TABLE wt_batchretry (id int PRIMARY KEY);
+SELECT ok(webhook.register('wt-batchretry', wt.url('/retry-after/1/batchretry'), 'wt_batchretry',
+                           fifo => true, batch_size => 3) > 0, 'registered a fifo batch webhook that gets a 503');
+INSERT INTO wt_batchretry VALUES (1);
+SELECT ok(wt.wait_for($$(SELECT status FROM webhook.deliveries WHERE webhook = 'wt-batchretry') = 'retrying'$$),
+          'its first event waits on Retry-After');
+INSERT INTO wt_batchretry VALUES (2), (3), (4);
+SELECT ok(wt.wait_for($$(SELECT count(*) FROM webhook.deliveries
+                          WHERE webhook = 'wt-batchretry' AND status = 'delivered') = 4$$),
+          'all four are delivered');
+SELECT is((SELECT array_agg((body::jsonb->0->'data'->'new'->>'id')::int ORDER BY n)
+             FROM (SELECT * FROM wt.received() WHERE path = '/retry-after/1/batchretry' ORDER BY n LIMIT 2) r),
+          '{1,1}'::int[], 'the next request starts with the retried event, not the ones behind it');
 
 SELECT * FROM finish();
