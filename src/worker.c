@@ -827,7 +827,20 @@ start_waiting(void)
 			int64		ts;
 			char	   *sig;
 			bool		ok;
+			char	   *error;
 
+			/* a libcurl handle only for what is sent now (riders need none) */
+			slot->sending++;
+			if (!webhook_http_prepare(&d->req, &error))
+			{
+				strlcpy(d->req.errbuf, error, sizeof(d->req.errbuf));
+				d->req.code = CURLE_URL_MALFORMAT;
+				d->req.never_sent = true;
+				d->req.attempts = d->req.max_attempts;	/* will not get better */
+				MemoryContextSwitchTo(old);
+				finish(d);
+				continue;
+			}
 			if (d->batch_size > 1)
 				make_batch(slot, d);
 			ts = (int64) time(NULL);
@@ -846,7 +859,6 @@ start_waiting(void)
 						(errcode(ERRCODE_OUT_OF_MEMORY),
 						 errmsg("out of memory building request headers")));
 			webhook_http_submit(&d->req);
-			slot->sending++;
 		}
 	}
 	CurrentResourceOwner = save_owner;
@@ -1013,8 +1025,9 @@ discard_fresh(void)
 
 /*
  * Put deliveries whose claim committed into their webhooks' windows, in
- * event order.  One that cannot be sent at all (a malformed secret, a URL
- * libcurl refuses) gets its outcome at once.
+ * event order.  One that cannot be sent at all (no body, a malformed
+ * secret) gets its outcome at once; a URL libcurl refuses fails when the
+ * delivery is about to be sent (start_waiting).
  */
 static void
 admit_fresh(void)
@@ -1028,7 +1041,6 @@ admit_fresh(void)
 	{
 		Delivery   *d = lfirst(lc);
 		HookSlot   *slot = slot_for(d->req.hook_id);
-		char	   *error;
 
 		slot->fifo = d->fifo;
 		slot->held++;
@@ -1048,14 +1060,6 @@ admit_fresh(void)
 			strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
 					sizeof(d->req.errbuf));
 			d->req.code = CURLE_BAD_FUNCTION_ARGUMENT;
-			d->req.never_sent = true;
-			d->req.attempts = d->req.max_attempts;	/* will not get better */
-			finish(d);
-		}
-		else if (!webhook_http_prepare(&d->req, &error))
-		{
-			strlcpy(d->req.errbuf, error, sizeof(d->req.errbuf));
-			d->req.code = CURLE_URL_MALFORMAT;
 			d->req.never_sent = true;
 			d->req.attempts = d->req.max_attempts;	/* will not get better */
 			finish(d);
