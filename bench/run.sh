@@ -195,7 +195,7 @@ wrk_() {
 # 1. One INSERT ... SELECT of BULK_ROWS rows per variant, timed by psql.
 scenario_1() {
 	declare -A ms
-	local r v t base m
+	local r v t
 	for r in $(seq "$RUNS"); do
 		for v in $(rotate "$r" none plpgsql pgq webhook); do
 			reset_writers
@@ -206,21 +206,31 @@ scenario_1() {
 			ms[$v]+=" $t"
 		done
 	done
-	base=$(median ${ms[none]})
-	result 1 "bulk INSERT of $BULK_ROWS rows, no trigger" "$(num "$base") ms" "baseline"
-	m=$(median ${ms[plpgsql]})
-	result 1 "  plpgsql queue trigger" "$(ratio "$m" "$base")x ($(num "$m") ms)" "ref: 2.26x"
-	m=$(median ${ms[pgq]})
-	result 1 "  pgq.logutriga" "$(ratio "$m" "$base")x ($(num "$m") ms)" "ref: 3.95x"
-	m=$(median ${ms[webhook]})
-	result 1 "  webhook (paused)" "$(ratio "$m" "$base")x ($(num "$m") ms)" \
-		"target <= 1.6x; pg_net 6.5x"
+	writer_results 1 ms ms "bulk INSERT of $BULK_ROWS rows, no trigger" \
+		"ref: 2.26x" "ref: 3.95x" "target <= 1.6x; pg_net 6.5x"
+}
+
+# writer_results N UNIT ARRAY BASE_LABEL PLPGSQL_REF PGQ_REF WEBHOOK_REF:
+# scenario N's rows for the writer variants, from the rounds in the
+# associative array named ARRAY (variant -> values): the no-trigger median,
+# then each trigger's median as a ratio to it.
+writer_results() {
+	local n=$1 unit=$2 base m v
+	local -n vals=$3
+	local -A label=([plpgsql]="plpgsql queue trigger" [pgq]="pgq.logutriga" [webhook]="webhook (paused)")
+	local -A ref=([plpgsql]=$5 [pgq]=$6 [webhook]=$7)
+	base=$(median ${vals[none]})
+	result "$n" "$4" "$(num "$base") $unit" "baseline"
+	for v in plpgsql pgq webhook; do
+		m=$(median ${vals[$v]})
+		result "$n" "  ${label[$v]}" "$(ratio "$m" "$base")x ($(num "$m") $unit)" "${ref[$v]}"
+	done
 }
 
 # 2. pgbench, 2 clients, single-row INSERT transactions, OLTP_SECS each.
 scenario_2() {
 	declare -A tps
-	local r v t base m
+	local r v t
 	for v in none plpgsql pgq webhook; do
 		sed "s/@TABLE@/t_$v/" "$BENCH/insert.sql" >"$WORK/insert_$v.sql"
 	done
@@ -234,15 +244,8 @@ scenario_2() {
 			tps[$v]+=" $t"
 		done
 	done
-	base=$(median ${tps[none]})
-	result 2 "pgbench -c2 -T$OLTP_SECS INSERT, no trigger" "$(num "$base") tps" "baseline"
-	m=$(median ${tps[plpgsql]})
-	result 2 "  plpgsql queue trigger" "$(ratio "$m" "$base")x ($(num "$m") tps)" "ref: 1.00x"
-	m=$(median ${tps[pgq]})
-	result 2 "  pgq.logutriga" "$(ratio "$m" "$base")x ($(num "$m") tps)" "ref: 0.92x"
-	m=$(median ${tps[webhook]})
-	result 2 "  webhook (paused)" "$(ratio "$m" "$base")x ($(num "$m") tps)" \
-		"target >= 0.95x; pg_net 0.61x"
+	writer_results 2 tps tps "pgbench -c2 -T$OLTP_SECS INSERT, no trigger" \
+		"ref: 1.00x" "ref: 0.92x" "target >= 0.95x; pg_net 0.61x"
 }
 
 # 3. LONG_TXNS single-row transactions in one session (pgbench -c1 -t N,

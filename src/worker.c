@@ -679,60 +679,24 @@ forget(HookSlot *slot, Delivery *d)
 }
 
 /*
- * The outcome for delivery m of the finished request res (m's own, or that
- * of the batch m rode in), to record: finished at "at", to be retried at
- * "retry_at" if it failed and has attempts left.
+ * Record delivery m's outcome: what its request (or the batch it rode in)
+ * ended with, in "result", decided for m's own attempts.
  */
 static void
-add_outcome(Delivery *m, WebhookRequest *res, bool fifo, TimestampTz at, TimestampTz retry_at)
+add_outcome(Delivery *m, const Outcome *result)
 {
 	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
-	Outcome    *o = palloc0(sizeof(Outcome));
-	bool		responded = res->status > 0 &&
-		(res->code == CURLE_OK || res->resp_aborted);
+	Outcome    *o = palloc(sizeof(Outcome));
 
+	*o = *result;
 	o->id = m->req.delivery_id;
 	o->hook_id = m->req.hook_id;
 	o->extension = m->req.extension;
-	o->at = at;
-	o->http_status = (int32) res->status;
-	if (res->resp_len > 0)
-		o->body = clean_text(res->resp, res->resp_len);
-
-	if (responded && res->status >= 200 && res->status < 300)
-		o->status = 'd';
-	else
-	{
-		if (responded)
-		{
-			if (res->status >= 300 && res->status < 400)
-				o->error = psprintf("HTTP %ld (redirects are not followed)", res->status);
-			else
-				o->error = psprintf("HTTP %ld", res->status);
-		}
-		else
-		{
-			char		buf[CURL_ERROR_SIZE + 256];
-
-			webhook_http_error_text(res, buf, sizeof(buf));
-			o->error = pstrdup(buf);
-		}
-		if (responded && res->status == 410)
-		{
-			o->status = 'f';
-			o->gone = true;
-		}
-		else if (m->req.attempts >= m->req.max_attempts)
-			o->status = 'f';
-		else
-		{
-			o->status = 'r';
-			o->next_at = retry_at;
-		}
-	}
+	if (o->status != 'd')
+		o->status = (o->gone || m->req.attempts >= m->req.max_attempts) ? 'f' : 'r';
 	if (outcomes == NIL)
 		first_outcome_at = o->at;
-	if (fifo)
+	if (m->fifo)
 		fifo_outcome = true;
 	outcomes = lappend(outcomes, o);
 	MemoryContextSwitchTo(old);
@@ -740,29 +704,58 @@ add_outcome(Delivery *m, WebhookRequest *res, bool fifo, TimestampTz at, Timesta
 
 /*
  * Turn a finished request into outcomes to record: its delivery's, and
- * those of the deliveries that rode in its batch.
+ * those of the deliveries that rode in its batch.  What the request ended
+ * with is worked out once, in outcomes_cxt, and shared by all of them.
  */
 static void
 finish(Delivery *d)
 {
-	HookSlot   *slot = slot_for(d->req.hook_id);
+	WebhookRequest *req = &d->req;
+	HookSlot   *slot = slot_for(req->hook_id);
+	bool		responded = req->status > 0 &&
+		(req->code == CURLE_OK || req->resp_aborted);
+	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
+	Outcome		result = {0};
 	ListCell   *lc;
-	TimestampTz at = GetCurrentTimestamp();
 
-	/*
-	 * A batch is retried together, on its first event's schedule: a fifo
-	 * webhook's next claim waits for the whole batch to be due again.
-	 */
-	TimestampTz retry_at = TimestampTzPlusMilliseconds(at,
-													   retry_delay_ms(d->req.attempts,
-																	  d->req.retry_after_s));
+	result.at = GetCurrentTimestamp();
+	result.http_status = (int32) req->status;
+	if (req->resp_len > 0)
+		result.body = clean_text(req->resp, req->resp_len);
+	if (responded && req->status >= 200 && req->status < 300)
+		result.status = 'd';
+	else
+	{
+		result.status = 'r';	/* or f: add_outcome decides, per delivery */
+		if (responded && req->status >= 300 && req->status < 400)
+			result.error = psprintf("HTTP %ld (redirects are not followed)", req->status);
+		else if (responded)
+			result.error = psprintf("HTTP %ld", req->status);
+		else
+		{
+			char		buf[CURL_ERROR_SIZE + 256];
 
-	add_outcome(d, &d->req, d->fifo, at, retry_at);
+			webhook_http_error_text(req, buf, sizeof(buf));
+			result.error = pstrdup(buf);
+		}
+		result.gone = responded && req->status == 410;
+
+		/*
+		 * A batch is retried together, on its first event's schedule: a
+		 * fifo webhook's next claim waits for the whole batch to be due.
+		 */
+		result.next_at = TimestampTzPlusMilliseconds(result.at,
+													 retry_delay_ms(req->attempts,
+																	req->retry_after_s));
+	}
+	MemoryContextSwitchTo(old);
+
+	add_outcome(d, &result);
 	foreach(lc, d->riders)
 	{
 		Delivery   *r = lfirst(lc);
 
-		add_outcome(r, &d->req, d->fifo, at, retry_at);
+		add_outcome(r, &result);
 		forget(slot, r);
 	}
 	slot->sending--;
