@@ -4,6 +4,8 @@ MODULE_big = webhook
 OBJS = \
 	src/webhook.o \
 	src/capture.o \
+	src/eventlog.o \
+	src/expand.o \
 	src/worker.o \
 	src/http.o \
 	src/sign.o \
