@@ -6,6 +6,7 @@ OBJS = \
 	src/capture.o \
 	src/eventlog.o \
 	src/expand.o \
+	src/rowjson.o \
 	src/worker.o \
 	src/http.o \
 	src/sign.o \

@@ -67,6 +67,7 @@
 
 #include "webhook.h"
 #include "eventlog.h"
+#include "rowjson.h"
 
 PG_FUNCTION_INFO_V1(webhook_capture);
 PG_FUNCTION_INFO_V1(webhook_hooks_changed);
@@ -316,13 +317,6 @@ changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc tupdesc)
 										   TYPALIGN_INT));
 }
 
-/* A row as a json datum, like row_to_json: every type has a JSON form. */
-static Datum
-row_json(HeapTuple tuple, TupleDesc tupdesc)
-{
-	return DirectFunctionCall1(row_to_json, heap_copy_tuple_as_datum(tuple, tupdesc));
-}
-
 /*
  * Roughly how many bytes a row's values take, without detoasting them: the
  * JSON text is at least about this long.  Only out-of-line (TOASTed) values
@@ -519,8 +513,8 @@ webhook_capture(PG_FUNCTION_ARGS)
 			(newtup ? row_raw_size(newtup, tupdesc) : 0) > limit;
 		if (!truncated)
 		{
-			old_json = oldtup ? row_json(oldtup, tupdesc) : (Datum) 0;
-			new_json = newtup ? row_json(newtup, tupdesc) : (Datum) 0;
+			old_json = oldtup ? webhook_row_json(trigdata->tg_relation, oldtup) : (Datum) 0;
+			new_json = newtup ? webhook_row_json(trigdata->tg_relation, newtup) : (Datum) 0;
 			truncated = (old_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(old_json)) : 0) +
 				(new_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(new_json)) : 0) > limit;
 		}

@@ -6,7 +6,7 @@
  *
  * Every capture trigger firing hands its change here (capture.c).  Changes
  * gather in pending chunks, one per (reported relation, subtransaction),
- * kept in memory under TopTransactionContext.  A chunk is written as one
+ * kept in memory (freed at the end of the transaction at the latest).  A chunk is written as one
  * row of the current log table when it is full (WEBHOOK_CHUNK_MAX changes
  * or WEBHOOK_CHUNK_BYTES), when the statement ends, and at the latest at
  * pre-commit (or pre-prepare); so a statement that changes many rows writes
@@ -109,6 +109,8 @@ enum
 
 static LogLayout layout = {false};
 static List *pending = NIL;		/* PendingChunk *, oldest first */
+static MemoryContext spare = NULL;	/* a chunk's context, reset, for the next */
+static MemoryContext write_cxt = NULL;	/* write_chunk's, reset at each write */
 
 /* the last change appended or added to, for webhook_log_add_hook */
 static PendingChunk *last_chunk = NULL;
@@ -213,9 +215,7 @@ load_layout(bool missing_ok)
 static void
 write_chunk(PendingChunk *c)
 {
-	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "webhook chunk",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(tmp);
+	MemoryContext old;
 	Relation	rel;
 	Relation	index;
 	TupleDesc	cdesc;
@@ -231,11 +231,17 @@ write_chunk(PendingChunk *c)
 	bool		typbyval;
 	char		typalign;
 
+	/* one context for every write, its first block kept between writes */
+	if (write_cxt == NULL)
+		write_cxt = AllocSetContextCreate(TopMemoryContext, "webhook chunk writer",
+										  512 * 1024, 512 * 1024, 8 * 1024 * 1024);
+	MemoryContextReset(write_cxt);
+	old = MemoryContextSwitchTo(write_cxt);
+
 	/* nowhere to write once the extension is gone: its events go with it */
 	if (!load_layout(true))
 	{
 		MemoryContextSwitchTo(old);
-		MemoryContextDelete(tmp);
 		return;
 	}
 	table = layout.current;
@@ -291,7 +297,23 @@ write_chunk(PendingChunk *c)
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(tmp);
+}
+
+/* Free a chunk's memory, keeping one context for the next chunk. */
+static void
+free_chunk(PendingChunk *c)
+{
+	MemoryContext cxt = c->cxt;
+
+	if (last_chunk == c)
+		last_chunk = NULL;
+	if (spare == NULL)
+	{
+		MemoryContextReset(cxt);
+		spare = cxt;
+	}
+	else
+		MemoryContextDelete(cxt);
 }
 
 /* Forget chunk c (written or dropped) and free its memory. */
@@ -299,9 +321,19 @@ static void
 forget_chunk(PendingChunk *c)
 {
 	pending = list_delete_ptr(pending, c);
-	if (last_chunk == c)
-		last_chunk = NULL;
-	MemoryContextDelete(c->cxt);
+	free_chunk(c);
+}
+
+/* Drop every pending chunk (the transaction ended). */
+static void
+drop_all(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending)
+		free_chunk(lfirst(lc));
+	pending = NIL;				/* the list itself went with the transaction */
+	last_chunk = NULL;
 }
 
 /* Write every pending chunk, oldest first (at pre-commit). */
@@ -339,9 +371,7 @@ webhook_capture_release(void)
 		if (c->subid != subid)
 			continue;
 		write_chunk(c);
-		if (last_chunk == c)
-			last_chunk = NULL;
-		MemoryContextDelete(c->cxt);
+		free_chunk(c);
 		pending = foreach_delete_current(pending, lc);
 	}
 }
@@ -359,9 +389,7 @@ eventlog_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_ABORT:
-			/* the memory goes with TopTransactionContext */
-			pending = NIL;
-			last_chunk = NULL;
+			drop_all();
 			break;
 		default:
 			break;
@@ -392,9 +420,7 @@ eventlog_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 			if (c->subid == mySubid)
 			{
-				if (last_chunk == c)
-					last_chunk = NULL;
-				MemoryContextDelete(c->cxt);
+				free_chunk(c);
 				pending = foreach_delete_current(pending, lc);
 			}
 		}
@@ -424,8 +450,18 @@ new_chunk(Oid relid)
 	nsp = get_namespace_name(get_rel_namespace(relid));
 	rel = get_rel_name(relid);
 
-	cxt = AllocSetContextCreate(TopTransactionContext, "webhook pending chunk",
-								ALLOCSET_DEFAULT_SIZES);
+	/*
+	 * Under TopMemoryContext, so that its first block can serve chunk after
+	 * chunk; the transaction callback frees what is pending at its end.
+	 */
+	if (spare != NULL)
+	{
+		cxt = spare;
+		spare = NULL;
+	}
+	else
+		cxt = AllocSetContextCreate(TopMemoryContext, "webhook pending chunk",
+									128 * 1024, 128 * 1024, 8 * 1024 * 1024);
 	c = MemoryContextAllocZero(cxt, sizeof(PendingChunk));
 	c->cxt = cxt;
 	c->relid = relid;
