@@ -482,7 +482,9 @@ webhook_capture(PG_FUNCTION_ARGS)
 	}
 
 	/* a trigger its webhook does not watch queues nothing (see header) */
+	webhook_log_hold(true);
 	t = target_for(trigdata, (int32) hook_id);
+	webhook_log_hold(false);
 	webhook_change_id(&id, trigdata->tg_relation, op, op == 'D' ? oldtup : newtup);
 	if (!t->belongs)
 		return PointerGetDatum(NULL);

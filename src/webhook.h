@@ -47,6 +47,7 @@ extern char *webhook_database_name;
 extern char *webhook_allowed_networks;
 extern char *webhook_retry_schedule;
 extern int	webhook_retention_s;
+extern int	webhook_log_rotation_ms;
 extern int	webhook_max_connections_per_host;
 extern int	webhook_max_connections_per_webhook;
 extern int	webhook_max_in_flight;

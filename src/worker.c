@@ -93,7 +93,7 @@
 #define RECORD_DELAY_MS 2
 #define RECORD_BATCH 256
 /* between two rotation passes of the event log while it has work */
-#define ROTATE_PAUSE_MS 1000
+#define ROTATE_PAUSE_MS Min(1000, webhook_log_rotation_ms)
 /* rows removed per retention pass */
 #define PURGE_BATCH 10000
 /* bounds on a receiver's Retry-After */
