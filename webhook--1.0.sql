@@ -40,7 +40,11 @@ CREATE TABLE webhook.hook (
     last_failure_at     timestamptz,
     last_error          text,
     consecutive_failures integer NOT NULL DEFAULT 0,
-    failing_since       timestamptz
+    failing_since       timestamptz,
+    -- secrets replaced by rotate_secret that still sign until their expiry,
+    -- newest first (parallel arrays; at most 5)
+    old_secrets         text[] NOT NULL DEFAULT '{}',
+    old_secrets_until   timestamptz[] NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE webhook.hook IS 'Internal catalog of registered webhooks; read webhook.webhooks instead';
 
@@ -520,6 +524,63 @@ $$;
 COMMENT ON FUNCTION webhook._secret(text) IS
     'Internal: webhook.secret, run as the extension''s owner';
 
+/*
+ * The current secret becomes an old one, live for grace, ahead of the old
+ * ones still live; beyond 5 old secrets the oldest are retired (with a
+ * NOTICE), and grace '0' retires every old one at once.
+ */
+CREATE FUNCTION webhook._rotate_secret(name text, secret text, grace interval) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p_secret    ALIAS FOR secret;
+    h           webhook.hook := webhook._lookup(name);
+    v_secrets   text[];
+    v_until     timestamptz[];
+    v_live      integer;
+BEGIN
+    IF grace IS NULL THEN
+        RAISE EXCEPTION 'argument "grace" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF grace OPERATOR(pg_catalog.<) '0'::interval THEN
+        RAISE EXCEPTION 'argument "grace" must not be negative'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_secret IS NULL THEN
+        p_secret := webhook._new_secret();
+    ELSE
+        PERFORM webhook._check_secret(p_secret);
+    END IF;
+
+    IF grace OPERATOR(pg_catalog.>) '0'::interval THEN
+        SELECT pg_catalog.array_agg(o.s ORDER BY o.n), pg_catalog.array_agg(o.u ORDER BY o.n),
+               pg_catalog.count(*)
+          INTO v_secrets, v_until, v_live
+          FROM ROWS FROM (pg_catalog.unnest(ARRAY[h.secret] OPERATOR(pg_catalog.||) h.old_secrets),
+                          pg_catalog.unnest(ARRAY[pg_catalog.now() OPERATOR(pg_catalog.+) grace]
+                                                OPERATOR(pg_catalog.||) h.old_secrets_until))
+               WITH ORDINALITY AS o(s, u, n)
+         WHERE o.u OPERATOR(pg_catalog.>) pg_catalog.now()
+           AND o.s OPERATOR(pg_catalog.<>) p_secret;
+        IF v_live OPERATOR(pg_catalog.>) 5 THEN
+            RAISE NOTICE 'webhook "%": % old secrets retired before their grace period ended', h.name, v_live OPERATOR(pg_catalog.-) 5
+                USING DETAIL = 'At most 5 old secrets keep signing; the oldest go first.';
+            v_secrets := v_secrets[1:5];
+            v_until := v_until[1:5];
+        END IF;
+    END IF;
+
+    UPDATE webhook.hook
+       SET secret = p_secret,
+           old_secrets = COALESCE(v_secrets, '{}'),
+           old_secrets_until = COALESCE(v_until, '{}')
+     WHERE hook.id OPERATOR(pg_catalog.=) h.id;
+    RETURN p_secret;
+END
+$$;
+COMMENT ON FUNCTION webhook._rotate_secret(text, text, interval) IS
+    'Internal: webhook.rotate_secret, run as the extension''s owner';
+
 CREATE FUNCTION webhook._redeliver(delivery_id bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -581,6 +642,11 @@ CREATE FUNCTION webhook.secret(name text) RETURNS text
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
 CREATE FUNCTION webhook.redeliver(delivery_id bigint) RETURNS void
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
+                                      grace interval DEFAULT '24 hours') RETURNS text
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval) IS
+    'Give a webhook a new signing secret (generated when NULL) and return it; for grace the old one keeps signing too (at most 5 old secrets; grace ''0'' retires them now)';
 COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
     'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
 COMMENT ON FUNCTION webhook.unregister(text) IS
@@ -603,6 +669,7 @@ REVOKE ALL ON FUNCTION
     webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
+    webhook.rotate_secret(text, text, interval), webhook._rotate_secret(text, text, interval),
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),

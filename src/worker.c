@@ -108,8 +108,9 @@ typedef struct Delivery
 	bool		fifo;
 	int			batch_size;		/* above 1: POST arrays of up to this many */
 	List	   *riders;			/* deliveries sent in this one's POST */
-	uint8		key[WEBHOOK_MAX_KEY];
-	int			keylen;
+	int			nkeys;			/* live secrets, the current one first */
+	uint8		keys[WEBHOOK_MAX_SECRETS][WEBHOOK_MAX_KEY];
+	int			keylens[WEBHOOK_MAX_SECRETS];
 	int			nheaders;
 	char	  **header_lines;
 } Delivery;
@@ -270,10 +271,17 @@ unpublish_latch(int code, Datum arg)
 
 /*
  * What a claim needs of each webhook, computed once per webhook rather than
- * per delivery: header lines, timeout in ms, the prefix of webhook-ids.
+ * per delivery: header lines, timeout in ms, the prefix of webhook-ids, the
+ * live secrets (the current one, then those of a rotation's grace period,
+ * newest first), space-separated.
  */
 #define CLAIM_HOOK_COLUMNS \
-	"h.id, h.name, h.url, h.secret, h.max_attempts, h.fifo, h.batch_size," \
+	"h.id, h.name, h.url, h.max_attempts, h.fifo, h.batch_size," \
+	" pg_catalog.array_to_string(ARRAY[h.secret] OPERATOR(pg_catalog.||) ARRAY(" \
+	"     SELECT o.s FROM ROWS FROM (pg_catalog.unnest(h.old_secrets)," \
+	"                                pg_catalog.unnest(h.old_secrets_until))" \
+	"      WITH ORDINALITY AS o(s, u, n)" \
+	"      WHERE o.u OPERATOR(pg_catalog.>) pg_catalog.now() ORDER BY o.n), ' ') AS secret," \
 	" ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value" \
 	"         FROM pg_catalog.jsonb_each_text(h.headers) e) AS header_lines," \
 	" pg_catalog.ceil(pg_catalog.date_part('epoch', h.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8" \
@@ -797,6 +805,52 @@ add_header(WebhookRequest *req, const char *line)
 	return true;
 }
 
+/*
+ * The webhook-signature value for d's body at ts: one "v1," signature per
+ * live secret, the current one first, space-separated (Standard Webhooks'
+ * form for a secret rotation).  In the current memory context.
+ */
+static char *
+signatures(Delivery *d, int64 ts)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < d->nkeys; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&buf, ' ');
+		appendStringInfoString(&buf, webhook_signature(d->keys[i], d->keylens[i], d->msg_id,
+													   ts, d->req.body, d->req.bodylen));
+	}
+	return buf.data;
+}
+
+/*
+ * Decode d's space-separated secrets into its keys; false if one is
+ * malformed.  More than WEBHOOK_MAX_SECRETS (which rotate_secret never
+ * keeps) are ignored.
+ */
+static bool
+decode_secrets(Delivery *d)
+{
+	char	   *copy = pstrdup(d->secret);
+	char	   *save = NULL;
+	char	   *tok;
+
+	d->nkeys = 0;
+	for (tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save))
+	{
+		if (d->nkeys == WEBHOOK_MAX_SECRETS)
+			break;
+		if (!webhook_decode_secret(tok, d->keys[d->nkeys], &d->keylens[d->nkeys]))
+			return false;
+		d->nkeys++;
+	}
+	pfree(copy);
+	return d->nkeys > 0;
+}
+
 /* Sign and hand to libcurl as many waiting deliveries as connections allow. */
 static void make_batch(HookSlot *slot, Delivery *d);
 
@@ -837,8 +891,7 @@ start_waiting(void)
 			if (d->batch_size > 1)
 				make_batch(slot, d);
 			ts = (int64) time(NULL);
-			sig = webhook_signature(d->key, d->keylen, d->msg_id, ts,
-									d->req.body, d->req.bodylen);
+			sig = signatures(d, ts);
 			ok = add_header(&d->req, "Content-Type: application/json") &&
 				add_header(&d->req, psprintf("webhook-id: %s", d->msg_id)) &&
 				add_header(&d->req, psprintf("webhook-timestamp: " INT64_FORMAT, ts)) &&
@@ -1048,7 +1101,7 @@ admit_fresh(void)
 			d->req.attempts = d->req.max_attempts;	/* will not get better */
 			finish(d);
 		}
-		else if (!webhook_decode_secret(d->secret, d->key, &d->keylen))
+		else if (!decode_secrets(d))
 		{
 			strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
 					sizeof(d->req.errbuf));
