@@ -11,7 +11,7 @@ OBJS = \
 DATA = webhook--1.0.sql
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
 
-REGRESS = register capture lifecycle
+REGRESS = register capture lifecycle replay
 REGRESS_OPTS = --inputdir=. --outputdir=.
 
 PG_CONFIG ?= pg_config

@@ -581,6 +581,59 @@ $$;
 COMMENT ON FUNCTION webhook._rotate_secret(text, text, interval) IS
     'Internal: webhook.rotate_secret, run as the extension''s owner';
 
+/*
+ * Every event of the webhook captured in [since, until) and still kept is
+ * sent again, with its original event id (so its webhook-id): delivered,
+ * failed and retrying ones become pending, due now; pending and sending
+ * ones are on their way already.  One UPDATE through the work index, which
+ * locks only the rows it changes: writers, which only insert, never wait on
+ * it, and the worker claims the rows in its usual bounded windows.
+ */
+CREATE FUNCTION webhook._replay(name text, since timestamptz, until timestamptz) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h           webhook.hook := webhook._lookup(name);
+    v_kept      interval := pg_catalog.current_setting('webhook.retention')::interval;
+    v_changed   bigint;
+    v_on_way    bigint;
+BEGIN
+    IF since IS NULL THEN
+        RAISE EXCEPTION 'argument "since" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until IS NULL THEN
+        RAISE EXCEPTION 'argument "until" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF since OPERATOR(pg_catalog.>) until THEN
+        RAISE EXCEPTION 'argument "since" must not be later than "until"'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF since OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) v_kept) THEN
+        RAISE NOTICE 'part of the window is older than what is kept: delivered and failed events older than webhook.retention (%) may be gone',
+            pg_catalog.current_setting('webhook.retention');
+    END IF;
+
+    UPDATE webhook.queue
+       SET status = 'p', attempts = 0, next_attempt_at = '-infinity', delivered_at = NULL
+     WHERE queue.status IN ('d', 'f', 'r')
+       AND queue.hook_id OPERATOR(pg_catalog.=) h.id
+       AND queue.created_at OPERATOR(pg_catalog.>=) since
+       AND queue.created_at OPERATOR(pg_catalog.<) until;
+    GET DIAGNOSTICS v_changed = ROW_COUNT;
+    SELECT pg_catalog.count(*) INTO v_on_way
+      FROM webhook.queue
+     WHERE queue.status IN ('p', 's')
+       AND queue.hook_id OPERATOR(pg_catalog.=) h.id
+       AND queue.created_at OPERATOR(pg_catalog.>=) since
+       AND queue.created_at OPERATOR(pg_catalog.<) until;
+    PERFORM webhook._wake();
+    -- the rows just made pending are among those counted as on their way
+    RETURN v_on_way;
+END
+$$;
+COMMENT ON FUNCTION webhook._replay(text, timestamptz, timestamptz) IS
+    'Internal: webhook.replay, run as the extension''s owner';
+
 CREATE FUNCTION webhook._redeliver(delivery_id bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -645,6 +698,11 @@ CREATE FUNCTION webhook.redeliver(delivery_id bigint) RETURNS void
 CREATE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
                                       grace interval DEFAULT '24 hours') RETURNS text
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.replay(name text, since timestamptz,
+                               until timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+COMMENT ON FUNCTION webhook.replay(text, timestamptz, timestamptz) IS
+    'Send again every event of a webhook captured in [since, until) and still kept, whatever its state, with its original webhook-id; returns how many';
 COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval) IS
     'Give a webhook a new signing secret (generated when NULL) and return it; for grace the old one keeps signing too (at most 5 old secrets; grace ''0'' retires them now)';
 COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
@@ -670,6 +728,7 @@ REVOKE ALL ON FUNCTION
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
     webhook.rotate_secret(text, text, interval), webhook._rotate_secret(text, text, interval),
+    webhook.replay(text, timestamptz, timestamptz), webhook._replay(text, timestamptz, timestamptz),
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
