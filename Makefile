@@ -7,7 +7,9 @@ OBJS = \
 	src/worker.o \
 	src/http.o \
 	src/sign.o \
-	src/guard.o
+	src/guard.o \
+	src/body.o \
+	src/filter.o
 DATA = webhook--1.0.sql
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
 

@@ -44,7 +44,10 @@ CREATE TABLE webhook.hook (
     -- secrets replaced by rotate_secret that still sign until their expiry,
     -- newest first (parallel arrays; at most 5)
     old_secrets         text[] NOT NULL DEFAULT '{}',
-    old_secrets_until   timestamptz[] NOT NULL DEFAULT '{}'
+    old_secrets_until   timestamptz[] NOT NULL DEFAULT '{}',
+    columns             text[],         -- filters (see webhook._check_filter)
+    condition           text,
+    format              text NOT NULL DEFAULT 'json' CHECK (format IN ('json', 'xml'))
 );
 COMMENT ON TABLE webhook.hook IS 'Internal catalog of registered webhooks; read webhook.webhooks instead';
 
@@ -142,6 +145,12 @@ CREATE FUNCTION webhook._caller() RETURNS regrole
     AS 'MODULE_PATHNAME', 'webhook_caller';
 COMMENT ON FUNCTION webhook._caller() IS
     'Internal: the role that called the API function now running (its current role at the call)';
+
+CREATE FUNCTION webhook._check_filter(relation regclass, columns text[], condition text) RETURNS void
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_check_filter';
+COMMENT ON FUNCTION webhook._check_filter(regclass, text[], text) IS
+    'Internal: raise an error unless columns name columns of relation and condition is a boolean expression over its new and old rows';
 
 CREATE FUNCTION webhook.sign(secret text, msg_id text, ts bigint, body text) RETURNS text
     LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
@@ -303,7 +312,8 @@ COMMENT ON FUNCTION webhook._check_headers(jsonb) IS 'Internal: validate the cus
 
 CREATE FUNCTION webhook._register(
     name text, url text, relation regclass, schema name, events text[], secret text,
-    headers jsonb, timeout interval, max_attempts integer, fifo boolean, batch_size integer)
+    headers jsonb, timeout interval, max_attempts integer, fifo boolean, batch_size integer,
+    columns text[], condition text, format text)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -319,6 +329,9 @@ DECLARE
     p_attempts  ALIAS FOR max_attempts;
     p_fifo      ALIAS FOR fifo;
     p_batch     ALIAS FOR batch_size;
+    p_columns   ALIAS FOR columns;
+    p_condition ALIAS FOR condition;
+    p_format    ALIAS FOR format;
     v_owner     regrole := webhook._caller();
     v_events    text[];
     v_kind      "char";
@@ -419,11 +432,25 @@ BEGIN
                   HINT = 'With batch_size > 1 each POST carries a JSON array of up to that many events.';
     END IF;
 
+    IF p_format IS NULL OR p_format NOT IN ('json', 'xml') THEN
+        RAISE EXCEPTION 'argument "format" must be json or xml'
+            USING ERRCODE = CASE WHEN p_format IS NULL THEN 'null_value_not_allowed'
+                                 ELSE 'invalid_parameter_value' END;
+    END IF;
+    IF (p_columns IS NOT NULL OR p_condition IS NOT NULL) AND p_relation IS NULL THEN
+        RAISE EXCEPTION 'arguments "columns" and "condition" need argument "relation"'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A schema webhook watches tables of different shapes.';
+    END IF;
+    PERFORM webhook._check_filter(p_relation, p_columns, p_condition);
+
     INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
-                              timeout, max_attempts, fifo, batch_size, owner, token)
+                              timeout, max_attempts, fifo, batch_size, owner, token,
+                              columns, condition, format)
     VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
             p_timeout, p_attempts, p_fifo, p_batch, v_owner,
-            pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12))
+            pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12),
+            p_columns, p_condition, p_format)
     RETURNING * INTO h;
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
 
@@ -450,7 +477,7 @@ BEGIN
     RETURN h.id;
 END
 $$;
-COMMENT ON FUNCTION webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
+COMMENT ON FUNCTION webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text) IS
     'Internal: webhook.register, run as the extension''s owner';
 
 CREATE FUNCTION webhook._unregister(name text) RETURNS void
@@ -680,7 +707,10 @@ CREATE FUNCTION webhook.register(
     timeout      interval DEFAULT '15 s',
     max_attempts integer DEFAULT 8,
     fifo         boolean DEFAULT false,
-    batch_size   integer DEFAULT 1)
+    batch_size   integer DEFAULT 1,
+    columns      text[] DEFAULT NULL,
+    condition    text DEFAULT NULL,
+    format       text DEFAULT 'json')
     RETURNS integer
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
 CREATE FUNCTION webhook.unregister(name text) RETURNS void
@@ -705,7 +735,7 @@ COMMENT ON FUNCTION webhook.replay(text, timestamptz, timestamptz) IS
     'Send again every event of a webhook captured in [since, until) and still kept, whatever its state, with its original webhook-id; returns how many';
 COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval) IS
     'Give a webhook a new signing secret (generated when NULL) and return it; for grace the old one keeps signing too (at most 5 old secrets; grace ''0'' retires them now)';
-COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
+COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text) IS
     'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
 COMMENT ON FUNCTION webhook.unregister(text) IS
     'Remove a webhook, its triggers and its undelivered events';
@@ -721,10 +751,10 @@ COMMENT ON FUNCTION webhook.redeliver(bigint) IS
     'Send a delivered or failed delivery again, with the same webhook-id';
 
 REVOKE ALL ON FUNCTION
-    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text),
     webhook.unregister(text), webhook.pause(text), webhook.resume(text),
     webhook.ping(text), webhook.secret(text), webhook.redeliver(bigint),
-    webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
+    webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text),
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
     webhook.rotate_secret(text, text, interval), webhook._rotate_secret(text, text, interval),
@@ -732,7 +762,8 @@ REVOKE ALL ON FUNCTION
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
-    webhook._check_headers(jsonb), webhook._watchable(oid)
+    webhook._check_headers(jsonb), webhook._watchable(oid),
+    webhook._check_filter(regclass, text[], text)
 FROM PUBLIC;
 
 /* ---------------------------------------------------------------------
@@ -881,6 +912,18 @@ COMMENT ON FUNCTION webhook._body(webhook.queue, text) IS
     'Internal: the JSON body POSTed for a queued event';
 REVOKE ALL ON FUNCTION webhook._body(webhook.queue, text) FROM PUBLIC;
 
+/*
+ * The XML body of format => 'xml' (src/body.c): the same fields as
+ * webhook._body, one <event> element (the worker adds the XML declaration,
+ * or the <events> element around a batch).
+ */
+CREATE FUNCTION webhook._body_xml(q webhook.queue, webhook_name text) RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_body_xml';
+COMMENT ON FUNCTION webhook._body_xml(webhook.queue, text) IS
+    'Internal: the XML <event> element POSTed for a queued event of a format => ''xml'' webhook';
+REVOKE ALL ON FUNCTION webhook._body_xml(webhook.queue, text) FROM PUBLIC;
+
 CREATE VIEW webhook.webhooks WITH (security_barrier) AS
 SELECT h.id,
        h.name,
@@ -904,6 +947,9 @@ SELECT h.id,
        h.max_attempts,
        h.fifo,
        h.batch_size,
+       h.format,
+       h.columns,
+       h.condition,
        h.headers,
        h.owner,
        h.created_at
@@ -939,6 +985,9 @@ COMMENT ON COLUMN webhook.webhooks.timeout IS 'Per-attempt timeout';
 COMMENT ON COLUMN webhook.webhooks.max_attempts IS 'Attempts before a delivery is failed';
 COMMENT ON COLUMN webhook.webhooks.fifo IS 'Strict order: each delivery waits until the previous one is delivered or failed';
 COMMENT ON COLUMN webhook.webhooks.batch_size IS 'Events per POST at most; above 1 each POST carries a JSON array of events';
+COMMENT ON COLUMN webhook.webhooks.format IS 'Body format: json, or xml (application/xml; a batch is an <events> element)';
+COMMENT ON COLUMN webhook.webhooks.columns IS 'Filter: an UPDATE is sent only when one of these columns changed (NULL: any)';
+COMMENT ON COLUMN webhook.webhooks.condition IS 'Filter: a boolean expression over new and old; the change is sent only when it is true (NULL: always)';
 COMMENT ON COLUMN webhook.webhooks.headers IS 'Custom headers sent with every request';
 COMMENT ON COLUMN webhook.webhooks.owner IS 'Role that registered the webhook';
 COMMENT ON COLUMN webhook.webhooks.created_at IS 'When the webhook was registered';

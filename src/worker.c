@@ -70,6 +70,7 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "body.h"
 #include "http.h"
 
 /* longest sleep with nothing to do: a safety net, not polling */
@@ -107,6 +108,7 @@ typedef struct Delivery
 	char	   *poison;			/* why it can never be sent, if so */
 	bool		fifo;
 	int			batch_size;		/* above 1: POST arrays of up to this many */
+	WebhookFormat format;		/* of the body (body.c) */
 	List	   *riders;			/* deliveries sent in this one's POST */
 	int			nkeys;			/* live secrets, the current one first */
 	uint8		keys[WEBHOOK_MAX_SECRETS][WEBHOOK_MAX_KEY];
@@ -276,7 +278,7 @@ unpublish_latch(int code, Datum arg)
  * newest first), space-separated.
  */
 #define CLAIM_HOOK_COLUMNS \
-	"h.id, h.name, h.url, h.max_attempts, h.fifo, h.batch_size," \
+	"h.id, h.name, h.url, h.max_attempts, h.fifo, h.batch_size, h.format," \
 	" pg_catalog.array_to_string(ARRAY[h.secret] OPERATOR(pg_catalog.||) ARRAY(" \
 	"     SELECT o.s FROM ROWS FROM (pg_catalog.unnest(h.old_secrets)," \
 	"                                pg_catalog.unnest(h.old_secrets_until))" \
@@ -329,7 +331,9 @@ unpublish_latch(int code, Datum arg)
 	" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret," \
 	"   hooks.header_lines, hooks.timeout_ms," \
 	"   hooks.msg_prefix OPERATOR(pg_catalog.||) q.event_id," \
-	"   webhook._body(q, hooks.name), hooks.fifo, hooks.batch_size"
+	"   CASE WHEN hooks.format OPERATOR(pg_catalog.=) 'xml' THEN webhook._body_xml(q, hooks.name)" \
+	"        ELSE webhook._body(q, hooks.name) END," \
+	"   hooks.fifo, hooks.batch_size, hooks.format"
 
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *argtypes)
@@ -853,6 +857,7 @@ decode_secrets(Delivery *d)
 
 /* Sign and hand to libcurl as many waiting deliveries as connections allow. */
 static void make_batch(HookSlot *slot, Delivery *d);
+static void make_document(Delivery *d);
 
 static void
 start_waiting(void)
@@ -890,9 +895,11 @@ start_waiting(void)
 			}
 			if (d->batch_size > 1)
 				make_batch(slot, d);
+			else if (d->format == WEBHOOK_FORMAT_XML)
+				make_document(d);
 			ts = (int64) time(NULL);
 			sig = signatures(d, ts);
-			ok = add_header(&d->req, "Content-Type: application/json") &&
+			ok = add_header(&d->req, webhook_content_type_header(d->format)) &&
 				add_header(&d->req, psprintf("webhook-id: %s", d->msg_id)) &&
 				add_header(&d->req, psprintf("webhook-timestamp: " INT64_FORMAT, ts)) &&
 				add_header(&d->req, psprintf("webhook-signature: %s", sig)) &&
@@ -913,7 +920,8 @@ start_waiting(void)
 /*
  * Batch mode: make d the carrier of a POST of up to its webhook's
  * batch_size events, taking the next ones waiting in its window (they are
- * in event order).  The body is a JSON array of the events' bodies; the
+ * in event order).  The body is a JSON array of the events' bodies, or an
+ * XML <events> element holding their <event> elements (body.c); the
  * webhook-id names the first and last event (msg_<token>_<first>-<last>),
  * or is the event's own for a batch of one.  In d's memory context.
  */
@@ -924,7 +932,7 @@ make_batch(HookSlot *slot, Delivery *d)
 	Delivery   *last = d;
 
 	initStringInfo(&body);
-	appendStringInfoChar(&body, '[');
+	webhook_body_open(&body, d->format, true);
 	appendBinaryStringInfo(&body, d->req.body, d->req.bodylen);
 	while (list_length(d->riders) + 1 < d->batch_size && !dlist_is_empty(&slot->waiting))
 	{
@@ -934,15 +942,31 @@ make_batch(HookSlot *slot, Delivery *d)
 			break;
 		dlist_delete(&r->req.node);
 
-		appendStringInfoChar(&body, ',');
+		webhook_body_separate(&body, d->format);
 		appendBinaryStringInfo(&body, r->req.body, r->req.bodylen);
 		d->riders = lappend(d->riders, r);
 		last = r;
 	}
-	appendStringInfoChar(&body, ']');
+	webhook_body_close(&body, d->format, true);
 	webhook_http_set_body(&d->req, body.data, body.len);
 	if (last != d)
 		d->msg_id = psprintf("%s-%s", d->msg_id, strrchr(last->msg_id, '_') + 1);
+}
+
+/*
+ * One event's XML body as a document: the XML declaration before its
+ * <event> element.  In d's memory context.
+ */
+static void
+make_document(Delivery *d)
+{
+	StringInfoData body;
+
+	initStringInfo(&body);
+	webhook_body_open(&body, d->format, false);
+	appendBinaryStringInfo(&body, d->req.body, d->req.bodylen);
+	webhook_body_close(&body, d->format, false);
+	webhook_http_set_body(&d->req, body.data, body.len);
 }
 
 /*
@@ -1051,6 +1075,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->req.resp = palloc(Max(d->req.resp_cap, 1));
 	d->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 	d->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+	d->format = webhook_format_from_name(TextDatumGetCString(SPI_getbinval(tup, desc, 13, &isnull)));
 
 	MemoryContextSwitchTo(deliveries_cxt);
 	fresh = lappend(fresh, d);

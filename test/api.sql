@@ -96,7 +96,7 @@ SELECT ok(has_table_privilege('wt_nobody', 'webhook.deliveries', 'SELECT'), 'PUB
 CREATE ROLE wt_alice;
 CREATE ROLE wt_bob;
 GRANT EXECUTE ON FUNCTION
-    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text),
     webhook.secret(text), webhook.pause(text), webhook.unregister(text)
     TO wt_alice, wt_bob;
 GRANT SELECT ON wt_api TO wt_alice;

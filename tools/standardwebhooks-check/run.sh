@@ -41,6 +41,9 @@ pg -d postgres -q <<SQL
 CREATE EXTENSION webhook;
 CREATE TABLE t(id int primary key, note text, price numeric, b bytea);
 SELECT webhook.register('ref', 'http://127.0.0.1:$PORT/in', 't') \g /dev/null
+-- the same changes as XML, signed with the same secret
+SELECT webhook.register('ref-xml', 'http://127.0.0.1:$PORT/in', 't', format => 'xml',
+                        secret => webhook.secret('ref')) \g /dev/null
 SQL
 (umask 077; pg -d postgres -Atc "SELECT webhook.secret('ref')" >"$WORK/secret")
 
