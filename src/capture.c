@@ -68,6 +68,7 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "filter.h"
 
 PG_FUNCTION_INFO_V1(webhook_capture);
 PG_FUNCTION_INFO_V1(webhook_hooks_changed);
@@ -92,7 +93,8 @@ typedef struct QueueLayout
 				truncated,
 				status,
 				attempts,
-				next_attempt_at;
+				next_attempt_at,
+				last_error;
 } QueueLayout;
 
 /* What one firing trigger captures for, looked up once per backend. */
@@ -181,6 +183,7 @@ load_queue_layout(void)
 	queue.status = queue_attnum("status");
 	queue.attempts = queue_attnum("attempts");
 	queue.next_attempt_at = queue_attnum("next_attempt_at");
+	queue.last_error = queue_attnum("last_error");
 	queue.valid = true;
 }
 
@@ -624,10 +627,14 @@ insert_index_entries(OpenQueue *oq, HeapTuple tup)
 	ExecClearTuple(oq->slot);
 }
 
-/* Write one event into webhook.queue (open, layout loaded). */
+/*
+ * Write one event into webhook.queue (open, layout loaded): pending, or
+ * failed with error as its reason when error is not NULL.
+ */
 static void
 queue_event(OpenQueue *oq, int32 hook_id, Datum schema_name, Datum table_name,
-			char op, Datum old_json, Datum new_json, Datum changed, bool truncated)
+			char op, Datum old_json, Datum new_json, Datum changed, bool truncated,
+			const char *error)
 {
 	TupleDesc	desc = RelationGetDescr(oq->rel);
 	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
@@ -653,9 +660,11 @@ queue_event(OpenQueue *oq, int32 hook_id, Datum schema_name, Datum table_name,
 	if (changed)
 		SET(queue.changed, changed);
 	SET(queue.truncated, BoolGetDatum(truncated));
-	SET(queue.status, CharGetDatum('p'));
+	SET(queue.status, CharGetDatum(error ? 'f' : 'p'));
 	SET(queue.attempts, Int32GetDatum(0));
-	SET(queue.next_attempt_at, TimestampTzGetDatum(DT_NOBEGIN));
+	SET(queue.next_attempt_at, TimestampTzGetDatum(error ? GetCurrentTimestamp() : DT_NOBEGIN));
+	if (error)
+		SET(queue.last_error, CStringGetTextDatum(error));
 #undef SET
 
 	tup = heap_form_tuple(desc, values, nulls);
@@ -757,6 +766,12 @@ webhook_capture(PG_FUNCTION_ARGS)
 		Datum		new_json = (Datum) 0;
 		Size		limit = (Size) webhook_max_payload_size;
 		bool		truncated;
+		char	   *filter_error = NULL;
+
+		/* the webhook's filters (filter.c): nothing, or an event that failed */
+		if (webhook_filter_check((int32) hook_id, trigdata->tg_relation, trigdata,
+								 &filter_error) == WEBHOOK_FILTER_SKIP)
+			return PointerGetDatum(NULL);
 
 		/*
 		 * Rows too large to send are sent thin, as their key columns and a
@@ -778,7 +793,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
 		}
 		queue_event(get_open_queue(), (int32) hook_id, schema_name, table_name, op,
-					old_json, new_json, changed, truncated);
+					old_json, new_json, changed, truncated, filter_error);
 		/* a paused or disabled webhook's events wait: resume wakes the worker */
 		if (active)
 			webhook_request_wake();
