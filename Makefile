@@ -13,7 +13,7 @@ OBJS = \
 DATA = webhook--1.0.sql
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
 
-REGRESS = register capture lifecycle replay filters
+REGRESS = register capture lifecycle replay filters spec_examples
 REGRESS_OPTS = --inputdir=. --outputdir=.
 
 PG_CONFIG ?= pg_config

@@ -50,6 +50,11 @@ CREATE TABLE webhook.hook (
     format              text NOT NULL DEFAULT 'json' CHECK (format IN ('json', 'xml'))
 );
 COMMENT ON TABLE webhook.hook IS 'Internal catalog of registered webhooks; read webhook.webhooks instead';
+COMMENT ON COLUMN webhook.hook.old_secrets IS 'Secrets replaced by rotate_secret that still sign, newest first (never shown by the views)';
+COMMENT ON COLUMN webhook.hook.old_secrets_until IS 'Until when each of old_secrets signs';
+COMMENT ON COLUMN webhook.hook.columns IS 'Filter: an UPDATE is sent only when one of these columns changed (NULL: any)';
+COMMENT ON COLUMN webhook.hook.condition IS 'Filter: boolean expression over new and old, as registered (NULL: always)';
+COMMENT ON COLUMN webhook.hook.format IS 'Body format: json or xml';
 
 /*
  * status: p pending, s sending (claimed by the worker, request in flight),
@@ -736,7 +741,7 @@ COMMENT ON FUNCTION webhook.replay(text, timestamptz, timestamptz) IS
 COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval) IS
     'Give a webhook a new signing secret (generated when NULL) and return it; for grace the old one keeps signing too (at most 5 old secrets; grace ''0'' retires them now)';
 COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text) IS
-    'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
+    'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url, optionally filtered (columns, condition), as JSON or XML (format); returns its id';
 COMMENT ON FUNCTION webhook.unregister(text) IS
     'Remove a webhook, its triggers and its undelivered events';
 COMMENT ON FUNCTION webhook.pause(text) IS

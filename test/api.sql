@@ -4,7 +4,8 @@ SELECT plan(72);
 
 -- the SQL surface SPEC.md names
 SELECT has_function('webhook', 'register',
-    ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean', 'integer']);
+    ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean', 'integer',
+          'text[]', 'text', 'text']);
 SELECT has_function('webhook', 'unregister', ARRAY['text']);
 SELECT has_function('webhook', 'pause', ARRAY['text']);
 SELECT has_function('webhook', 'resume', ARRAY['text']);

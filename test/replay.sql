@@ -1,7 +1,7 @@
 -- Replay end to end: delivered and failed events of a window reach the
 -- receiver again with their original webhook-id; the window's bounds hold;
 -- errors by SQLSTATE; only the owner replays.
-SELECT plan(15);
+SELECT plan(16);
 
 CREATE TABLE wt_rp (id int PRIMARY KEY);
 SELECT ok(webhook.register('wt-rp', wt.url('/ok/rp'), 'wt_rp') > 0, 'registered');
@@ -47,6 +47,8 @@ SELECT throws_ok($$SELECT webhook.replay('wt-rp', now() - interval '1 hour')$$, 
 RESET ROLE;
 REVOKE EXECUTE ON FUNCTION webhook.replay(text, timestamptz, timestamptz) FROM wt_rp_other;
 DROP ROLE wt_rp_other;
+SELECT ok(NOT has_function_privilege('public', 'webhook.replay(text, timestamptz, timestamptz)', 'EXECUTE'),
+          'PUBLIC cannot execute it');
 SELECT * FROM finish();
 
 SELECT webhook.unregister('wt-rp');

@@ -1,7 +1,7 @@
 -- Secret rotation end to end: during the grace period every request carries
 -- one v1 signature per live secret, the current one first; grace '0'
 -- retires the old ones at once; other roles see none of them.
-SELECT plan(21);
+SELECT plan(22);
 
 CREATE TABLE wt_rot (id int PRIMARY KEY);
 SELECT ok(webhook.register('wt-rot', wt.url('/ok/rot'), 'wt_rot',
@@ -69,6 +69,8 @@ SELECT ok(NOT has_column_privilege('public', 'webhook.hook', 'old_secrets', 'SEL
           'old secrets are not readable by other roles');
 SELECT hasnt_column('webhook', 'webhooks', 'old_secrets', 'the listing does not show old secrets');
 
+SELECT ok(NOT has_function_privilege('public', 'webhook.rotate_secret(text, text, interval)', 'EXECUTE'),
+          'PUBLIC cannot execute it');
 SELECT * FROM finish();
 SELECT webhook.unregister('wt-rot');
 DROP TABLE wt_rot, wt_rot_secrets;

@@ -45,18 +45,18 @@ SELECT is((SELECT (xpath('/event/event_id/text()', body::xml))[1]::text::bigint 
 
 -- a batch is one <events> element
 CREATE TABLE wt_xml_batch (id int PRIMARY KEY);
-SELECT ok(webhook.register('wt-xml-batch', wt.url('/ok/batch-xml'), 'wt_xml_batch', format => 'xml', batch_size => 10) > 0,
+SELECT ok(webhook.register('wt-xml-batch', wt.url('/ok/events-xml'), 'wt_xml_batch', format => 'xml', batch_size => 10) > 0,
           'registered a batch webhook');
-SELECT wt.remember_secret('/ok/batch-xml', webhook.secret('wt-xml-batch'));
+SELECT wt.remember_secret('/ok/events-xml', webhook.secret('wt-xml-batch'));
 SELECT webhook.pause('wt-xml-batch');
 INSERT INTO wt_xml_batch SELECT generate_series(1, 5);
 SELECT webhook.resume('wt-xml-batch');
 SELECT ok(wt.wait_for($$(SELECT count(*) FROM webhook.deliveries WHERE webhook = 'wt-xml-batch' AND status = 'delivered') = 5$$),
           'the batch is delivered');
-SELECT is((SELECT count(*) FROM wt.received() WHERE path = '/ok/batch-xml'), 1::bigint, 'in one POST');
-SELECT is((SELECT array_length(xpath('/events/event', body::xml), 1) FROM wt.received() WHERE path = '/ok/batch-xml'),
+SELECT is((SELECT count(*) FROM wt.received() WHERE path = '/ok/events-xml'), 1::bigint, 'in one POST');
+SELECT is((SELECT array_length(xpath('/events/event', body::xml), 1) FROM wt.received() WHERE path = '/ok/events-xml'),
           5, 'an <events> element holding five <event>s');
-SELECT ok((SELECT xml_is_well_formed_document(body) AND verified FROM wt.received() WHERE path = '/ok/batch-xml'),
+SELECT ok((SELECT xml_is_well_formed_document(body) AND verified FROM wt.received() WHERE path = '/ok/events-xml'),
           'well-formed and signed');
 
 SELECT throws_ok($$SELECT webhook.register('x', wt.url('/x'), 'wt_xml', format => 'yaml')$$, '22023', NULL, 'unknown format');
