@@ -1,5 +1,5 @@
 -- Filters: what registration refuses, and what each filter lets through.
--- The webhooks are paused, so the queue shows what was captured.
+-- No worker serves this database: webhook.queued shows what was captured.
 \set VERBOSITY terse
 CREATE EXTENSION webhook;
 CREATE TABLE f_orders (id int PRIMARY KEY, status text, paid_at timestamptz, qty int, note text);
@@ -47,15 +47,15 @@ UPDATE f_orders SET status = NULL WHERE id = 2;
 DELETE FROM f_orders WHERE id = 2;
 SELECT h.name, q.op, coalesce(q.new_row, q.old_row)->>'id' AS id, q.changed,
        webhook._status(q.status) AS status, q.last_error
-  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
- ORDER BY h.id, q.id;
+  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
+ ORDER BY h.id, q.event_id;
 
 -- the writer's statement never fails because of a condition
 BEGIN;
 INSERT INTO f_orders VALUES (4, 'open', NULL, 0, 'd');
-SELECT count(*) AS failed_in_transaction FROM webhook.queue WHERE status = 'f' AND new_row->>'id' = '4';
+SELECT count(*) AS failed_in_transaction FROM webhook.queued WHERE status = 'f' AND new_row->>'id' = '4';
 ROLLBACK;
-SELECT count(*) AS nothing_left_of_a_rollback FROM webhook.queue WHERE new_row->>'id' = '4';
+SELECT count(*) AS nothing_left_of_a_rollback FROM webhook.queued WHERE new_row->>'id' = '4';
 
 -- a partition created later is filtered too, with its own column order
 CREATE TABLE events (kind text, id int, payload text) PARTITION BY LIST (kind);
@@ -65,14 +65,14 @@ SELECT webhook.pause('ev');
 CREATE TABLE events_b (payload text, id int, kind text);
 ALTER TABLE events ATTACH PARTITION events_b FOR VALUES IN ('b');
 INSERT INTO events VALUES ('a', 1, 'keep a'), ('a', 2, 'drop a'), ('b', 3, 'keep b'), ('b', 4, 'drop b');
-SELECT q.new_row->>'id' AS id, q.table_name FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
- WHERE h.name = 'ev' ORDER BY q.id;
+SELECT q.new_row->>'id' AS id, q.table_name FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
+ WHERE h.name = 'ev' ORDER BY q.event_id;
 
 -- the table changes: the condition is prepared again
 ALTER TABLE f_orders RENAME COLUMN qty TO quantity;
 INSERT INTO f_orders VALUES (5, 'open', NULL, 50, 'e');
 SELECT h.name, webhook._status(q.status) AS status, q.last_error
-  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
+  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
  WHERE q.new_row->>'id' = '5' ORDER BY h.id;
 
 SELECT webhook.unregister(name) FROM webhook.hook;

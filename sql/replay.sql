@@ -1,15 +1,20 @@
--- Replay: what is sent again, and what is refused.  The webhook is paused,
--- so the states seen here are the ones replay leaves.
+-- Replay: what is sent again, and what is refused.  No worker serves this
+-- database: the history is written into webhook.queue directly, and a
+-- change captured now stays in the event log (pending).
 \set VERBOSITY terse
 CREATE EXTENSION webhook;
 CREATE TABLE rp (id int PRIMARY KEY);
 SELECT webhook.register('rp', 'http://127.0.0.1:9/', 'rp') > 0 AS registered;
-SELECT webhook.pause('rp');
-INSERT INTO rp SELECT generate_series(1, 6);
--- history: two delivered, two failed, one retrying, one still pending
-UPDATE webhook.queue SET status = 'd', attempts = 1, delivered_at = now() WHERE event_id IN (SELECT min(event_id) + i FROM webhook.queue, generate_series(0, 1) i GROUP BY i);
-UPDATE webhook.queue SET status = 'f', attempts = 8 WHERE event_id IN (SELECT min(event_id) + i FROM webhook.queue, generate_series(2, 3) i GROUP BY i);
-UPDATE webhook.queue SET status = 'r', attempts = 2, next_attempt_at = now() + interval '1 hour' WHERE event_id = (SELECT min(event_id) + 4 FROM webhook.queue);
+-- history: two delivered, two failed, one retrying
+INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name, new_row,
+                           status, attempts, next_attempt_at, delivered_at)
+SELECT nextval('webhook.queue_id_seq'), 1000 + s.g, h.id, 'I', 'public', 'rp', json_build_object('id', s.g),
+       s.status, s.attempts, now(), CASE WHEN s.status = 'd' THEN now() END
+  FROM webhook.hook h,
+       (VALUES (1, 'd', 1), (2, 'd', 1), (3, 'f', 8), (4, 'f', 8), (5, 'r', 2)) AS s(g, status, attempts)
+ WHERE h.name = 'rp';
+-- and one change just captured, still pending in the event log
+INSERT INTO rp VALUES (6);
 SELECT status, count(*) FROM webhook.deliveries GROUP BY 1 ORDER BY 1;
 CREATE TABLE before AS SELECT id, event_id FROM webhook.queue;
 

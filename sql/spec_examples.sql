@@ -16,11 +16,11 @@ INSERT INTO orders VALUES (7, 'open');
 UPDATE orders SET status = 'paid' WHERE id = 7;
 
 -- the XML body of the update, as the SPEC shows it (timestamp aside)
-SELECT regexp_replace(regexp_replace(webhook._body_xml(q, h.name), 'timestamp="[^"]*"', 'timestamp="..."'),
+SELECT regexp_replace(regexp_replace(webhook._body_xml(ROW(q.*)::webhook.queue, h.name), 'timestamp="[^"]*"', 'timestamp="..."'),
                       '<event_id>[0-9]+<', '<event_id>...<') AS xml
-  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
+  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
  WHERE h.name = 'crm-xml' AND q.op = 'U';
-SELECT h.name, count(*) FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id GROUP BY 1 ORDER BY 1;
+SELECT h.name, count(*) FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id GROUP BY 1 ORDER BY 1;
 
 SELECT webhook.replay('crm', since => now() - interval '1 hour');
 SELECT webhook.secret('crm') <> webhook.rotate_secret('crm') AS rotated;

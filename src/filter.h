@@ -21,5 +21,8 @@ typedef enum WebhookFilterResult
 
 extern WebhookFilterResult webhook_filter_check(int32 hook_id, Relation rel,
 												TriggerData *trigdata, char **error);
+extern void webhook_filter_queue_failed(int32 hook_id, Oid reported_relid, char op,
+										Datum old_json, Datum new_json, Datum changed,
+										bool truncated, const char *error);
 
 #endif							/* WEBHOOK_FILTER_H */

@@ -61,7 +61,7 @@ extern bool webhook_take_check_owners(void);
 extern void webhook_note_hooks_changed(void);
 extern void webhook_note_inactive_event(void);
 
-/* capture.c */
+/* eventlog.c: a statement ended; write what it captured */
 extern void webhook_capture_release(void);
 
 /* worker.c */

@@ -23,7 +23,11 @@ $node->safe_psql('postgres', qq{
 	SELECT webhook.pause('big');
 	INSERT INTO big SELECT generate_series(1, 100000);
 });
-# history: as if all 100,000 had been delivered
+# history: as if all 100,000 had been delivered (once the worker, woken,
+# has expanded them from the event log into the queue)
+$node->safe_psql('postgres', q{SELECT webhook._wake()});
+$node->poll_query_until('postgres', q{SELECT count(*) = 100000 FROM webhook.queue})
+  or die 'the changes were not expanded';
 $node->safe_psql('postgres', q{
 	UPDATE webhook.queue SET status = 'd', attempts = 1, delivered_at = now(), next_attempt_at = now();
 });
