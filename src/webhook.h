@@ -83,6 +83,8 @@ extern bool webhook_address_allowed(const struct sockaddr *sa,
 
 /* sign.c */
 #define WEBHOOK_MAX_KEY 64
+/* the current secret and at most 5 old ones (webhook.rotate_secret) */
+#define WEBHOOK_MAX_SECRETS 6
 extern bool webhook_decode_secret(const char *secret, uint8 *key, int *keylen);
 extern char *webhook_signature(const uint8 *key, int keylen, const char *msg_id,
 							   int64 ts, const char *body, size_t bodylen);
