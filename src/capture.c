@@ -487,16 +487,19 @@ webhook_capture(PG_FUNCTION_ARGS)
 	/* a trigger its webhook does not watch queues nothing (see header) */
 	webhook_log_hold(true);
 	t = target_for(trigdata, (int32) hook_id);
-	webhook_log_hold(false);
 	webhook_change_id(&id, trigdata->tg_relation, op, op == 'D' ? oldtup : newtup);
 	if (!t->belongs)
+	{
+		webhook_log_hold(false);
 		return PointerGetDatum(NULL);
+	}
 	active = t->active;
 	reported = t->reported;		/* t may go with the next invalidation */
 
 	/* the webhook's filters (filter.c): nothing, or an event that failed */
 	filter = webhook_filter_check((int32) hook_id, trigdata->tg_relation, trigdata,
 								  &filter_error);
+	webhook_log_hold(false);
 	if (filter == WEBHOOK_FILTER_SKIP)
 		return PointerGetDatum(NULL);
 
