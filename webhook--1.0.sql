@@ -261,7 +261,11 @@ DECLARE
     k text;
     v jsonb;
 BEGIN
-    IF headers IS NULL OR pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.<>) 'object' THEN
+    IF headers IS NULL THEN
+        RAISE EXCEPTION 'argument "headers" must not be null' USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass headers => ''{}'' for no custom headers.';
+    END IF;
+    IF pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.<>) 'object' THEN
         RAISE EXCEPTION 'argument "headers" must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass headers => ''{"x-api-key": "..."}''.';
@@ -272,12 +276,24 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'A header name is one or more of the token characters of RFC 9110.';
         END IF;
+        IF pg_catalog.octet_length(k) OPERATOR(pg_catalog.>) 63 THEN
+            RAISE EXCEPTION 'argument "headers" has a header name longer than 63 bytes: "%"', k
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         IF pg_catalog.lower(k) IN ('content-type', 'content-length', 'transfer-encoding', 'host',
                                     'user-agent', 'webhook-id', 'webhook-timestamp',
-                                    'webhook-signature', 'connection', 'expect') THEN
+                                    'webhook-signature', 'connection', 'expect',
+                                    'te', 'upgrade', 'keep-alive', 'trailer', 'proxy-connection',
+                                    'proxy-authorization', 'content-encoding') THEN
             RAISE EXCEPTION 'argument "headers" cannot set reserved header "%"', k
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'The extension sets this header itself.';
+                      DETAIL = 'The extension sets this header itself, or it governs the connection or the framing of the request.';
+        END IF;
+        IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(headers) AS o(k2)
+             WHERE pg_catalog.lower(o.k2) OPERATOR(pg_catalog.=) pg_catalog.lower(k)) OPERATOR(pg_catalog.>) 1 THEN
+            RAISE EXCEPTION 'argument "headers" sets header "%" twice', pg_catalog.lower(k)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Header names are case-insensitive.';
         END IF;
         IF pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.<>) 'string' THEN
             RAISE EXCEPTION 'argument "headers" has a non-string value for header "%"', k
@@ -287,6 +303,10 @@ BEGIN
             RAISE EXCEPTION 'argument "headers" has a control character in the value of header "%"', k
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'Header values cannot contain CR, LF or other control characters.';
+        END IF;
+        IF pg_catalog.octet_length(headers OPERATOR(pg_catalog.->>) k) OPERATOR(pg_catalog.>) 8192 THEN
+            RAISE EXCEPTION 'argument "headers" has a value longer than 8192 bytes for header "%"', k
+                USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
 END
@@ -322,12 +342,20 @@ DECLARE
     h           webhook.hook;
     t           record;
 BEGIN
-    IF p_name IS NULL OR p_name OPERATOR(pg_catalog.=) '' THEN
+    IF p_name IS NULL THEN
+        RAISE EXCEPTION 'argument "name" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_name OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'argument "name" must not be empty'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF p_url IS NULL THEN
         RAISE EXCEPTION 'argument "url" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.octet_length(p_url) OPERATOR(pg_catalog.>) 8192 THEN
+        RAISE EXCEPTION 'argument "url" is longer than 8192 bytes'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Common HTTP servers refuse request lines longer than 8 kB.';
     END IF;
     PERFORM webhook._check_url(p_url);
 
@@ -368,7 +396,16 @@ BEGIN
         END IF;
     END IF;
 
-    IF p_events IS NULL OR pg_catalog.cardinality(p_events) OPERATOR(pg_catalog.=) 0 THEN
+    IF p_events IS NULL THEN
+        RAISE EXCEPTION 'argument "events" must not be null' USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Events are insert, update, delete and truncate.';
+    END IF;
+    IF pg_catalog.array_ndims(p_events) OPERATOR(pg_catalog.>) 1 THEN
+        RAISE EXCEPTION 'argument "events" must be a one-dimensional array'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass events => ''{insert,update}''.';
+    END IF;
+    IF pg_catalog.cardinality(p_events) OPERATOR(pg_catalog.=) 0 THEN
         RAISE EXCEPTION 'argument "events" must list at least one event'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Events are insert, update, delete and truncate.';
@@ -391,12 +428,18 @@ BEGIN
         PERFORM webhook._check_secret(p_secret);
     END IF;
     PERFORM webhook._check_headers(p_headers);
-    IF p_timeout IS NULL OR p_timeout OPERATOR(pg_catalog.<=) '0'::interval
+    IF p_timeout IS NULL THEN
+        RAISE EXCEPTION 'argument "timeout" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_timeout OPERATOR(pg_catalog.<) '100 milliseconds'::interval
        OR p_timeout OPERATOR(pg_catalog.>) '1 hour'::interval THEN
-        RAISE EXCEPTION 'argument "timeout" must be greater than zero and at most 1 hour'
+        RAISE EXCEPTION 'argument "timeout" must be between 100 milliseconds and 1 hour'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF p_attempts IS NULL OR p_attempts OPERATOR(pg_catalog.<) 1 THEN
+    IF p_attempts IS NULL THEN
+        RAISE EXCEPTION 'argument "max_attempts" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_attempts OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'argument "max_attempts" must be at least 1'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -409,7 +452,10 @@ BEGIN
     IF p_fifo IS NULL THEN
         RAISE EXCEPTION 'argument "fifo" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF p_batch IS NULL OR p_batch OPERATOR(pg_catalog.<) 1 OR p_batch OPERATOR(pg_catalog.>) 1000 THEN
+    IF p_batch IS NULL THEN
+        RAISE EXCEPTION 'argument "batch_size" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_batch OPERATOR(pg_catalog.<) 1 OR p_batch OPERATOR(pg_catalog.>) 1000 THEN
         RAISE EXCEPTION 'argument "batch_size" must be between 1 and 1000'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'With batch_size > 1 each POST carries a JSON array of up to that many events.';
@@ -526,6 +572,9 @@ AS $$
 DECLARE
     q record;
 BEGIN
+    IF delivery_id IS NULL THEN
+        RAISE EXCEPTION 'argument "delivery_id" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT queue.status, hook.owner INTO q
       FROM webhook.queue JOIN webhook.hook ON hook.id OPERATOR(pg_catalog.=) queue.hook_id
      WHERE queue.id OPERATOR(pg_catalog.=) delivery_id
