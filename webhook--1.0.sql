@@ -139,6 +139,18 @@ CREATE FUNCTION webhook._caller() RETURNS regrole
 COMMENT ON FUNCTION webhook._caller() IS
     'Internal: the role that called the API function now running (its current role at the call)';
 
+CREATE FUNCTION webhook._worker() RETURNS text
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_worker_state';
+COMMENT ON FUNCTION webhook._worker() IS
+    'Internal: "running" while a delivery worker serves this database, else "not running: " and why';
+
+CREATE FUNCTION webhook._warn_not_preloaded() RETURNS void
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_warn_not_preloaded';
+COMMENT ON FUNCTION webhook._warn_not_preloaded() IS
+    'Internal: a WARNING when the library is not in shared_preload_libraries (nothing would be delivered)';
+
 CREATE FUNCTION webhook.sign(secret text, msg_id text, ts bigint, body text) RETURNS text
     LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'webhook_sign';
@@ -461,6 +473,7 @@ BEGIN
                   HINT = 'With batch_size > 1 each POST carries a JSON array of up to that many events.';
     END IF;
 
+    PERFORM webhook._warn_not_preloaded();
     INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
                               timeout, max_attempts, fifo, batch_size, owner, token)
     VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
@@ -736,6 +749,16 @@ COMMENT ON FUNCTION webhook._on_sql_drop() IS
 
 REVOKE ALL ON FUNCTION webhook._on_ddl_end(), webhook._on_sql_drop() FROM PUBLIC;
 
+CREATE FUNCTION webhook._on_ddl_start() RETURNS event_trigger
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_on_ddl_start';
+COMMENT ON FUNCTION webhook._on_ddl_start() IS
+    'Internal: refuse to rename the extension''s schema, with one clear error';
+REVOKE ALL ON FUNCTION webhook._on_ddl_start() FROM PUBLIC;
+
+CREATE EVENT TRIGGER webhook_ddl_start ON ddl_command_start
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION webhook._on_ddl_start();
 CREATE EVENT TRIGGER webhook_ddl_end ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER SCHEMA')
     EXECUTE FUNCTION webhook._on_ddl_end();
@@ -816,6 +839,7 @@ SELECT h.id,
        h.events,
        h.state,
        h.disabled_reason,
+       webhook._worker() AS worker,
        coalesce(c.pending, 0) AS pending,
        coalesce(c.delivered, 0) AS delivered,
        coalesce(c.failed, 0) AS failed,
@@ -851,6 +875,7 @@ COMMENT ON COLUMN webhook.webhooks.watches IS 'What the webhook watches, in word
 COMMENT ON COLUMN webhook.webhooks.events IS 'Operations that produce events: insert, update, delete, truncate';
 COMMENT ON COLUMN webhook.webhooks.state IS 'active, paused (capturing, delivery held) or disabled (capturing, delivery stopped; see disabled_reason)';
 COMMENT ON COLUMN webhook.webhooks.disabled_reason IS 'Why the webhook was disabled';
+COMMENT ON COLUMN webhook.webhooks.worker IS 'Whether anything delivers: "running" while a delivery worker serves this database, else "not running: " and why (events are still captured and wait in the queue)';
 COMMENT ON COLUMN webhook.webhooks.pending IS 'Deliveries not yet delivered or failed';
 COMMENT ON COLUMN webhook.webhooks.delivered IS 'Delivered deliveries still kept (see webhook.retention)';
 COMMENT ON COLUMN webhook.webhooks.failed IS 'Deliveries that used up max_attempts, still kept';
@@ -906,3 +931,6 @@ COMMENT ON COLUMN webhook.deliveries.delivered_at IS 'When a 2xx response arrive
 COMMENT ON COLUMN webhook.deliveries.latency IS 'From capture to delivery';
 
 GRANT SELECT ON webhook.webhooks, webhook.deliveries TO PUBLIC;
+
+/* without the preload nothing is delivered: say so now (capture still works) */
+SELECT webhook._warn_not_preloaded();

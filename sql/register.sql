@@ -141,3 +141,15 @@ CREATE TRIGGER forged AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION webho
 INSERT INTO misuse VALUES (2);
 SELECT count(*) AS forged_events FROM webhook.queue;
 DROP TABLE misuse;
+
+-- the extension's schema cannot be renamed: one plain error, no context dump
+\set VERBOSITY default
+\set SHOW_CONTEXT always
+ALTER SCHEMA webhook RENAME TO webhook_renamed;
+\set SHOW_CONTEXT errors
+\set VERBOSITY terse
+SELECT nspname FROM pg_namespace WHERE nspname LIKE 'webhook%';
+-- other schemas still can
+CREATE SCHEMA sa;
+ALTER SCHEMA sa RENAME TO sb;
+DROP SCHEMA sb;
