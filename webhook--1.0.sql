@@ -182,6 +182,28 @@ $$;
 COMMENT ON FUNCTION webhook._lookup(text) IS 'Internal: the webhook of that name visible to the caller';
 
 /*
+ * The same, locked for a change (pause, resume, unregister): concurrent
+ * calls on one webhook take their turns, and one that waited for an
+ * unregister finds the webhook gone (42704), not half of it.
+ */
+CREATE FUNCTION webhook._lookup_for_update(p_name text) RETURNS webhook.hook
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h webhook.hook := webhook._lookup(p_name);
+BEGIN
+    SELECT * INTO h FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'webhook "%" does not exist', p_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN h;
+END
+$$;
+COMMENT ON FUNCTION webhook._lookup_for_update(text) IS
+    'Internal: the webhook of that name visible to the caller, locked until the end of the transaction';
+
+/*
  * Install the capture triggers of hook h on table rel, if its owner may see
  * every row of rel (SELECT, and no row security it is subject to); returns
  * whether it did.  A webhook never sends what its owner could not read.
@@ -474,12 +496,18 @@ BEGIN
     END IF;
 
     PERFORM webhook._warn_not_preloaded();
-    INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
-                              timeout, max_attempts, fifo, batch_size, owner, token)
-    VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
-            p_timeout, p_attempts, p_fifo, p_batch, v_owner,
-            pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12))
-    RETURNING * INTO h;
+    BEGIN
+        INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
+                                  timeout, max_attempts, fifo, batch_size, owner, token)
+        VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
+                p_timeout, p_attempts, p_fifo, p_batch, v_owner,
+                pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12))
+        RETURNING * INTO h;
+    EXCEPTION WHEN unique_violation THEN
+        -- registered by a concurrent transaction since the check above
+        RAISE EXCEPTION 'webhook "%" already exists', p_name
+            USING ERRCODE = 'duplicate_object';
+    END;
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
 
     IF p_relation IS NOT NULL THEN
@@ -512,10 +540,20 @@ CREATE FUNCTION webhook._unregister(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h webhook.hook := webhook._lookup(name);
+    h webhook.hook := webhook._lookup_for_update(name);
 BEGIN
     PERFORM webhook._detach(h.id);
-    DELETE FROM webhook.queue WHERE queue.hook_id OPERATOR(pg_catalog.=) h.id;
+    /*
+     * Rows the worker holds locked (claiming or recording them) are skipped
+     * rather than waited for, so that this never deadlocks with it; they,
+     * and events committed after this by transactions that queued them
+     * before, have no webhook any more: the views never show them, the
+     * worker never sends them, and its retention pass removes them.
+     */
+    DELETE FROM webhook.queue
+     WHERE queue.id IN (SELECT q.id FROM webhook.queue q
+                         WHERE q.hook_id OPERATOR(pg_catalog.=) h.id
+                           FOR UPDATE SKIP LOCKED);
     DELETE FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id;
 END
 $$;
@@ -526,7 +564,7 @@ CREATE FUNCTION webhook._pause(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h webhook.hook := webhook._lookup(name);
+    h webhook.hook := webhook._lookup_for_update(name);
 BEGIN
     UPDATE webhook.hook SET state = 'paused', disabled_reason = NULL
      WHERE hook.id OPERATOR(pg_catalog.=) h.id;
@@ -540,7 +578,7 @@ CREATE FUNCTION webhook._resume(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h webhook.hook := webhook._lookup(name);
+    h webhook.hook := webhook._lookup_for_update(name);
 BEGIN
     UPDATE webhook.hook
        SET state = 'active', disabled_reason = NULL, failing_since = NULL
@@ -559,6 +597,12 @@ DECLARE
     h webhook.hook := webhook._lookup(name);
     v_id bigint;
 BEGIN
+    -- an unregister waits for this transaction, and then removes its event
+    PERFORM FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'webhook "%" does not exist', name
+            USING ERRCODE = 'undefined_object';
+    END IF;
     v_id := pg_catalog.nextval('webhook.queue_id_seq');
     INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name)
     VALUES (v_id, v_id, h.id, 'P', '', '');
@@ -665,7 +709,7 @@ REVOKE ALL ON FUNCTION
     webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
-    webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
+    webhook._lookup(text), webhook._lookup_for_update(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
     webhook._check_headers(jsonb), webhook._watchable(oid)

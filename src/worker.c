@@ -170,6 +170,7 @@ static SPIPlanPtr health_plan;
 static SPIPlanPtr recover_plan;
 static SPIPlanPtr next_retry_plan;
 static SPIPlanPtr purge_plan;
+static SPIPlanPtr orphans_plan;
 static SPIPlanPtr disable_plan;
 static SPIPlanPtr active_plan;
 static SPIPlanPtr owners_plan;
@@ -516,6 +517,43 @@ prepare_plans(void)
 			"     LIMIT $2) old"
 			"  LIMIT $2)",
 			2, types);
+	}
+	{
+		Oid			types[1] = {INT4OID};
+
+		/*
+		 * Rows of webhooks that no longer exist: an event committed after
+		 * its webhook's unregister by a transaction that queued it before,
+		 * or rows unregister skipped because this worker held them.  The
+		 * webhook ids the queue holds are found by skipping through the
+		 * work index, one probe per (status, webhook), never a scan.
+		 */
+		orphans_plan = prepare(
+			"WITH RECURSIVE k(status, hook_id) AS ("
+			"  SELECT s.status, (SELECT q.hook_id FROM webhook.queue q"
+			"                     WHERE q.status OPERATOR(pg_catalog.=) s.status"
+			"                     ORDER BY q.hook_id LIMIT 1)"
+			"    FROM (VALUES ('p'::\"char\"), ('s'), ('r'), ('d'), ('f')) s(status)"
+			"  UNION ALL"
+			"  SELECT k.status, (SELECT q.hook_id FROM webhook.queue q"
+			"                     WHERE q.status OPERATOR(pg_catalog.=) k.status"
+			"                       AND q.hook_id OPERATOR(pg_catalog.>) k.hook_id"
+			"                     ORDER BY q.hook_id LIMIT 1)"
+			"    FROM k WHERE k.hook_id IS NOT NULL"
+			"), dead AS MATERIALIZED ("
+			"  SELECT k.status, k.hook_id FROM k"
+			"   WHERE k.hook_id IS NOT NULL"
+			"     AND NOT EXISTS (SELECT FROM webhook.hook h"
+			"                      WHERE h.id OPERATOR(pg_catalog.=) k.hook_id)"
+			")"
+			"DELETE FROM webhook.queue WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+			"  SELECT x.id FROM dead CROSS JOIN LATERAL ("
+			"    SELECT q.id FROM webhook.queue q"
+			"     WHERE q.status OPERATOR(pg_catalog.=) dead.status"
+			"       AND q.hook_id OPERATOR(pg_catalog.=) dead.hook_id"
+			"     LIMIT $1) x"
+			"   LIMIT $1))",
+			1, types);
 	}
 	{
 		Oid			types[1] = {INT4OID};
@@ -1489,7 +1527,8 @@ record(void)
 
 /*
  * One retention pass: delete up to PURGE_BATCH delivered or failed rows
- * older than webhook.retention.  Returns true if there may be more.
+ * older than webhook.retention, and up to PURGE_BATCH rows of webhooks that
+ * no longer exist.  Returns true if there may be more.
  */
 static bool
 purge(void)
@@ -1505,6 +1544,9 @@ purge(void)
 		if (SPI_execute_plan(purge_plan, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not purge delivery history");
 		more = SPI_processed >= PURGE_BATCH;
+		if (SPI_execute_plan(orphans_plan, &args[1], NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not remove the events of removed webhooks");
+		more = more || SPI_processed >= PURGE_BATCH;
 	}
 	end_work();
 	return more;
