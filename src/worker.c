@@ -436,7 +436,8 @@ prepare_plans(void)
 			"            ELSE h.failing_since END,"
 			"       state = CASE WHEN $7 THEN 'disabled' ELSE h.state END,"
 			"       disabled_reason = CASE WHEN $7 THEN $8 ELSE h.disabled_reason END"
-			" WHERE h.id OPERATOR(pg_catalog.=) $1",
+			" WHERE h.id OPERATOR(pg_catalog.=) $1"
+			" RETURNING h.name",
 			8, types);
 	}
 	recover_plan = prepare(
@@ -499,7 +500,7 @@ prepare_plans(void)
 		"          FROM webhook.hook w"
 		"         WHERE w.state OPERATOR(pg_catalog.=) 'active') bad"
 		" WHERE h.id OPERATOR(pg_catalog.=) bad.id AND bad.what IS NOT NULL"
-		" RETURNING h.name, h.disabled_reason",
+		" RETURNING h.name, h.disabled_reason, h.id",
 		0, NULL);
 	active_plan = prepare(
 		"SELECT id FROM webhook.hook WHERE state OPERATOR(pg_catalog.=) 'active'",
@@ -566,7 +567,7 @@ prepare_plans(void)
 			" WHERE state OPERATOR(pg_catalog.=) 'active'"
 			"   AND failing_since OPERATOR(pg_catalog.<)"
 			"       (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
-			" RETURNING name, disabled_reason",
+			" RETURNING name, disabled_reason, id",
 			1, types);
 	}
 }
@@ -606,6 +607,37 @@ begin_work(const char *what)
 	return ext;
 }
 
+/* what pg_stat_activity last showed between transactions (-1: something else) */
+static int	reported_sending = -1;
+
+/*
+ * Show in pg_stat_activity what the worker does between its transactions:
+ * "idle", or "sending N" while N requests are in flight.  Transactions show
+ * their own step ("claiming", "recording", "purging").
+ */
+static void
+report_doing(void)
+{
+	HASH_SEQ_STATUS seq;
+	HookSlot   *slot;
+	int			n = 0;
+	char		buf[32];
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		n += slot->sending;
+	if (n == reported_sending)
+		return;
+	reported_sending = n;
+	if (n == 0)
+		pgstat_report_activity(STATE_IDLE, "idle");
+	else
+	{
+		snprintf(buf, sizeof(buf), "sending %d", n);
+		pgstat_report_activity(STATE_RUNNING, buf);
+	}
+}
+
 static void
 end_work(void)
 {
@@ -614,6 +646,7 @@ end_work(void)
 	CommitTransactionCommand();
 	pgstat_report_stat(false);	/* so that autovacuum sees the churn */
 	pgstat_report_activity(STATE_IDLE, NULL);
+	reported_sending = -1;
 	MemoryContextSwitchTo(loop_cxt);
 }
 
@@ -1104,14 +1137,15 @@ admit_fresh(void)
 	list_free(admitted);
 }
 
-/* LOG each webhook a statement just disabled: it returned (name, reason). */
+/* LOG each webhook a statement just disabled: it returned (name, reason, id). */
 static void
 log_disabled(void)
 {
 	for (uint64 i = 0; i < SPI_processed; i++)
 		ereport(LOG,
-				(errmsg("webhook \"%s\" disabled: %s",
+				(errmsg("webhook \"%s\" (id %s) disabled: %s",
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3),
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
 }
 
@@ -1268,7 +1302,7 @@ claim_carefully(Datum *args, Oid ext)
 static bool
 claim(bool *recovered, TimestampTz *next_retry, bool *present)
 {
-	Oid			ext = begin_work("claiming deliveries");
+	Oid			ext = begin_work("claiming");
 	HASH_SEQ_STATUS seq;
 	HookSlot   *slot;
 	Datum	   *ids;
@@ -1413,7 +1447,7 @@ record(void)
 	bool		any_failure = false;
 	ListCell   *lc;
 
-	ext = begin_work("recording deliveries");
+	ext = begin_work("recording");
 
 	foreach(lc, outcomes)
 	{
@@ -1502,11 +1536,13 @@ record(void)
 		args[6] = BoolGetDatum(hl->gone);
 		args[7] = hl->reason ? CStringGetTextDatum(hl->reason) : (Datum) 0;
 		nulls[7] = hl->reason ? ' ' : 'n';
-		if (SPI_execute_plan(health_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_plan(health_plan, args, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not record webhook health");
 		if (hl->gone && SPI_processed > 0)
 			ereport(LOG,
-					(errmsg("webhook %d disabled: %s", hl->hook_id, hl->reason)));
+					(errmsg("webhook \"%s\" (id %d) disabled: %s",
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							hl->hook_id, hl->reason)));
 	}
 
 	if (any_failure)
@@ -1533,7 +1569,7 @@ record(void)
 static bool
 purge(void)
 {
-	Oid			ext = begin_work("purging delivery history");
+	Oid			ext = begin_work("purging");
 	Datum		args[2];
 	bool		more = false;
 
@@ -1573,6 +1609,7 @@ recover_from_error(void)
 	AbortOutOfAnyTransaction();
 	FlushErrorState();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	reported_sending = -1;
 	RESUME_INTERRUPTS();
 	MemoryContextSwitchTo(loop_cxt);
 }
@@ -1838,6 +1875,7 @@ webhook_worker_main(Datum main_arg)
 			timeout = Min(timeout, ms_until(TimestampTzPlusMilliseconds(first_outcome_at,
 																	   RECORD_DELAY_MS), now));
 
+		report_doing();
 		set = CreateWaitEventSet(loop_cxt, 2 + webhook_http_sockets());
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
