@@ -90,3 +90,32 @@ $$;
 -- resume wakes the worker; this database has none, so all stays queued
 SELECT webhook.resume('items');
 SELECT name, state FROM webhook.webhooks WHERE name = 'items';
+
+-- every payload carries the names as of the change, after ALTER SCHEMA ...
+-- RENAME too: in the session that renamed, in another that had written
+-- before, and for a partitioned table written through parent or partition
+CREATE SCHEMA sa;
+CREATE TABLE sa.plain (id int PRIMARY KEY);
+CREATE TABLE sa.pt (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE sa.pt_1 PARTITION OF sa.pt FOR VALUES FROM (0) TO (100);
+SELECT webhook.register('plain', 'http://127.0.0.1:9/plain', 'sa.plain') AS plain_id \gset
+SELECT webhook.register('pt', 'http://127.0.0.1:9/pt', 'sa.pt') AS pt_id \gset
+SELECT webhook.pause('plain'), webhook.pause('pt');
+INSERT INTO sa.plain VALUES (1);
+INSERT INTO sa.pt VALUES (1);
+INSERT INTO sa.pt_1 VALUES (2);
+ALTER SCHEMA sa RENAME TO sb;
+INSERT INTO sb.plain VALUES (2);
+INSERT INTO sb.pt VALUES (3);
+INSERT INTO sb.pt_1 VALUES (4);
+ALTER TABLE sb.pt RENAME TO pt_renamed;
+INSERT INTO sb.pt_1 VALUES (5);
+-- another session renames the schema back; this one writes again
+\! psql -X -q -d contrib_regression -c 'ALTER SCHEMA sb RENAME TO sc'
+INSERT INTO sc.plain VALUES (3);
+INSERT INTO sc.pt_renamed VALUES (6);
+INSERT INTO sc.pt_1 VALUES (7);
+SELECT hook_id = :plain_id AS plain, schema_name, table_name, new_row
+  FROM webhook.queue WHERE hook_id IN (:plain_id, :pt_id) ORDER BY id;
+SELECT webhook.unregister('plain'), webhook.unregister('pt');
+DROP SCHEMA sc CASCADE;

@@ -22,9 +22,11 @@
  *	- the queue's layout (its OID, its sequence, attribute numbers), dropped
  *	  when the queue's relcache entry is invalidated (DROP EXTENSION, ALTER);
  *	- per firing trigger: which webhook it serves, whether it really belongs
- *	  to that webhook, and the schema and table names to report, dropped when
+ *	  to that webhook, and which relation to name in events, dropped when
  *	  the watched relation's relcache entry is invalidated (ALTER TABLE ...
- *	  RENAME, SET SCHEMA, DROP TRIGGER).
+ *	  RENAME, SET SCHEMA, DROP TRIGGER).  The names themselves are read at
+ *	  each event from the syscache, since renaming a schema invalidates no
+ *	  relcache entry: every payload carries the names as of the change.
  * The second cache is also the guard against forged triggers: anyone may
  * create a trigger that calls webhook.capture('3') on a table of their own,
  * but it only queues events if webhook 3 watches that table (or a partition
@@ -103,8 +105,7 @@ typedef struct CaptureTarget
 	int32		hook_id;
 	bool		belongs;		/* does the webhook watch this relation? */
 	bool		active;			/* was the webhook active? then wake the worker */
-	char	   *schema_name;	/* what to report: the watched relation */
-	char	   *table_name;
+	Oid			watched;		/* what to report: the watched relation */
 } CaptureTarget;
 
 static QueueLayout queue = {false};
@@ -127,13 +128,7 @@ capture_relcache_callback(Datum arg, Oid relid)
 		/* webhook._hooks_changed() names webhook.hook: a state changed */
 		if (relid == InvalidOid || t->relid == relid ||
 			(OidIsValid(relid) && relid == queue.hook_relid))
-		{
-			if (t->schema_name)
-				pfree(t->schema_name);
-			if (t->table_name)
-				pfree(t->table_name);
 			hash_search(targets, &t->tgoid, HASH_REMOVE, NULL);
-		}
 	}
 }
 
@@ -293,12 +288,7 @@ resolve_target(CaptureTarget *t, Relation rel)
 		}
 	}
 	t->belongs = OidIsValid(chosen);
-	if (t->belongs)
-	{
-		t->schema_name = MemoryContextStrdup(CacheMemoryContext,
-											 get_namespace_name(get_rel_namespace(chosen)));
-		t->table_name = MemoryContextStrdup(CacheMemoryContext, get_rel_name(chosen));
-	}
+	t->watched = chosen;
 	if (watched_schema)
 		pfree(watched_schema);
 }
@@ -339,6 +329,33 @@ target_for(TriggerData *trigdata, int32 hook_id)
 		*t = fresh;
 	}
 	return t;
+}
+
+/*
+ * The schema and table names of relation relid as text datums, as they are
+ * now: read from the syscache at every event (no relcache callback fires
+ * when a schema is renamed), at the cost of two hash lookups.  rel, the
+ * firing relation, stands in if relid is gone.
+ */
+static void
+watched_names(Oid relid, Relation rel, Datum *schema_name, Datum *table_name)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			nsp = RelationGetNamespace(rel);
+	char	   *nspname;
+
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
+
+		nsp = form->relnamespace;
+		*table_name = CStringGetTextDatum(NameStr(form->relname));
+		ReleaseSysCache(tup);
+	}
+	else
+		*table_name = CStringGetTextDatum(RelationGetRelationName(rel));
+	nspname = get_namespace_name(nsp);
+	*schema_name = CStringGetTextDatum(nspname ? nspname : "");
 }
 
 /*
@@ -750,13 +767,15 @@ webhook_capture(PG_FUNCTION_ARGS)
 	t = target_for(trigdata, (int32) hook_id);
 	if (t->belongs)
 	{
-		Datum		schema_name = CStringGetTextDatum(t->schema_name);
-		Datum		table_name = CStringGetTextDatum(t->table_name);
+		Datum		schema_name;
+		Datum		table_name;
 		bool		active = t->active;
 		Datum		old_json = (Datum) 0;
 		Datum		new_json = (Datum) 0;
 		Size		limit = (Size) webhook_max_payload_size;
 		bool		truncated;
+
+		watched_names(t->watched, trigdata->tg_relation, &schema_name, &table_name);
 
 		/*
 		 * Rows too large to send are sent thin, as their key columns and a
