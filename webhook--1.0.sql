@@ -67,6 +67,7 @@ CREATE TABLE webhook.queue (
     new_row             json,
     changed             text[],
     truncated           boolean NOT NULL DEFAULT false,
+    truncated_partition json,
     status              "char" NOT NULL DEFAULT 'p',
     attempts            integer NOT NULL DEFAULT 0,
     next_attempt_at     timestamptz NOT NULL DEFAULT '-infinity',
@@ -236,11 +237,41 @@ BEGIN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
             'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', rel, h.id);
+        PERFORM webhook._attach_partitions(h, rel);
     END IF;
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION webhook._attach(webhook.hook, regclass) IS 'Internal: create the capture triggers of a webhook on a table';
+
+/*
+ * Install hook h's truncate trigger on every partition of rel (at every
+ * level) that lacks it: statement triggers are not cloned to partitions,
+ * and a TRUNCATE of a partition fires only the partition's own.
+ */
+CREATE FUNCTION webhook._attach_partitions(h webhook.hook, rel regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p regclass;
+BEGIN
+    FOR p IN
+        SELECT t.relid FROM pg_catalog.pg_partition_tree(rel) t
+         WHERE t.relid OPERATOR(pg_catalog.<>) rel
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg
+                            WHERE tg.tgrelid OPERATOR(pg_catalog.=) t.relid
+                              AND tg.tgname OPERATOR(pg_catalog.=)
+                                  ('webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate'))
+         ORDER BY t.level, t.relid
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
+            'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', p, h.id);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION webhook._attach_partitions(webhook.hook, regclass) IS
+    'Internal: create a webhook''s truncate trigger on every partition of a watched partitioned table';
 
 /* remove every capture trigger of hook id */
 CREATE FUNCTION webhook._detach(p_id integer) RETURNS void
@@ -710,6 +741,7 @@ REVOKE ALL ON FUNCTION
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
     webhook._lookup(text), webhook._lookup_for_update(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
+    webhook._attach_partitions(webhook.hook, regclass),
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
     webhook._check_headers(jsonb), webhook._watchable(oid)
@@ -726,6 +758,39 @@ DECLARE
     c record;
     h webhook.hook;
 BEGIN
+    -- a partition created or attached under a table watched for TRUNCATE
+    -- gets that webhook's truncate trigger (they are not cloned)
+    IF TG_TAG IN ('CREATE TABLE', 'ALTER TABLE')
+       AND EXISTS (SELECT FROM webhook.hook WHERE 'truncate' OPERATOR(pg_catalog.=) ANY (hook.events)) THEN
+        FOR c IN
+            SELECT DISTINCT a.relid AS rel
+              FROM pg_catalog.pg_event_trigger_ddl_commands() d
+              JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) d.objid
+             CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(d.objid) a
+             WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+               AND d.objsubid OPERATOR(pg_catalog.=) 0
+               AND (r.relispartition OR r.relkind OPERATOR(pg_catalog.=) 'p')
+        LOOP
+            FOR h IN
+                SELECT hook.* FROM webhook.hook
+                  JOIN pg_catalog.pg_trigger tg
+                    ON tg.tgname OPERATOR(pg_catalog.=)
+                       ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate')
+                 WHERE tg.tgrelid OPERATOR(pg_catalog.=) c.rel
+                   AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
+                   AND 'truncate' OPERATOR(pg_catalog.=) ANY (hook.events)
+                   AND (hook.relation OPERATOR(pg_catalog.=) c.rel
+                        OR (hook.schema_name IS NOT NULL AND webhook._watchable(c.rel)
+                            AND hook.schema_name OPERATOR(pg_catalog.=)
+                                (SELECT n.nspname FROM pg_catalog.pg_class k
+                                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) k.relnamespace
+                                  WHERE k.oid OPERATOR(pg_catalog.=) c.rel)))
+            LOOP
+                PERFORM webhook._attach_partitions(h, c.rel::regclass);
+            END LOOP;
+        END LOOP;
+    END IF;
+
     IF NOT EXISTS (SELECT FROM webhook.hook WHERE hook.schema_name IS NOT NULL) THEN
         RETURN;
     END IF;
@@ -776,7 +841,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION webhook._on_ddl_end() IS
-    'Internal: install capture triggers on tables created in a watched schema; follow a watched schema''s rename';
+    'Internal: install capture triggers on tables created in a watched schema and on partitions created or attached under a watched table; follow a watched schema''s rename';
 
 CREATE FUNCTION webhook._on_sql_drop() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -804,7 +869,7 @@ CREATE EVENT TRIGGER webhook_ddl_start ON ddl_command_start
     WHEN TAG IN ('ALTER SCHEMA')
     EXECUTE FUNCTION webhook._on_ddl_start();
 CREATE EVENT TRIGGER webhook_ddl_end ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER SCHEMA')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER SCHEMA', 'ALTER TABLE')
     EXECUTE FUNCTION webhook._on_ddl_end();
 CREATE EVENT TRIGGER webhook_sql_drop ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
@@ -841,7 +906,8 @@ COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery
  *
  * The body, as compact JSON text in SPEC order: type, timestamp, data
  * (event_id, webhook, schema, table, operation, new, old, changed for
- * updates, truncated when the rows were too large to send).
+ * updates, truncated when the rows were too large to send, partition for
+ * the TRUNCATE of a partition).
  */
 CREATE FUNCTION webhook._body(q webhook.queue, webhook_name text) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -864,6 +930,9 @@ AS $$
                    THEN ',"changed":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.changed)::text
                    ELSE '' END
             OPERATOR(pg_catalog.||) CASE WHEN q.truncated THEN ',"truncated":true' ELSE '' END
+            OPERATOR(pg_catalog.||) CASE WHEN q.truncated_partition IS NOT NULL
+                   THEN ',"partition":' OPERATOR(pg_catalog.||) q.truncated_partition::text
+                   ELSE '' END
         END
         OPERATOR(pg_catalog.||) '}}'
 $$;

@@ -119,3 +119,35 @@ SELECT hook_id = :plain_id AS plain, schema_name, table_name, new_row
   FROM webhook.queue WHERE hook_id IN (:plain_id, :pt_id) ORDER BY id;
 SELECT webhook.unregister('plain'), webhook.unregister('pt');
 DROP SCHEMA sc CASCADE;
+
+-- a TRUNCATE of a partition of a watched table is an event of the watched
+-- table naming the partition; a TRUNCATE of the watched table is one event,
+-- not one per partition.  Partitions created or attached later are covered.
+CREATE TABLE pt3 (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE pt_1 PARTITION OF pt3 FOR VALUES FROM (0) TO (10);
+CREATE TABLE pt_2 PARTITION OF pt3 FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (id);
+CREATE TABLE pt_2a PARTITION OF pt_2 FOR VALUES FROM (10) TO (15);
+SELECT webhook.register('pt3', 'http://127.0.0.1:9/pt3', 'pt3') AS pt3_id \gset
+SELECT webhook.pause('pt3');
+CREATE TABLE pt_3 (id int PRIMARY KEY);
+ALTER TABLE pt3 ATTACH PARTITION pt_3 FOR VALUES FROM (20) TO (30);
+CREATE TABLE pt_2b PARTITION OF pt_2 FOR VALUES FROM (15) TO (20);
+SELECT tgrelid::regclass AS rel, replace(tgname, :'pt3_id', 'N') AS trigger, tgparentid <> 0 AS clone
+  FROM pg_trigger WHERE tgname LIKE 'webhook\_' || :'pt3_id' || '\_%' ORDER BY 1, 2;
+INSERT INTO pt3 VALUES (1), (11), (21);
+TRUNCATE pt_1;
+TRUNCATE pt_2;
+TRUNCATE pt_3;
+TRUNCATE pt_1, pt3;
+TRUNCATE pt_2a;
+SELECT op, schema_name, table_name, truncated_partition
+  FROM webhook.queue WHERE hook_id = :pt3_id ORDER BY id;
+SELECT (webhook._body(q, 'pt3')::jsonb -> 'data') - 'event_id' AS body
+  FROM webhook.queue q WHERE hook_id = :pt3_id AND op = 'T' ORDER BY id LIMIT 1;
+-- a webhook without truncate puts no trigger on the partitions
+SELECT webhook.register('pt3-rows', 'http://127.0.0.1:9/pt3', 'pt3', events => '{insert}') AS rows_id \gset
+SELECT count(*) AS partition_truncate_triggers FROM pg_trigger
+ WHERE tgname = 'webhook_' || :'rows_id' || '_truncate';
+SELECT webhook.unregister('pt3'), webhook.unregister('pt3-rows');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'webhook\_%' AND tgrelid::regclass::text LIKE 'pt%';
+DROP TABLE pt3;

@@ -92,6 +92,7 @@ typedef struct QueueLayout
 				new_row,
 				changed,
 				truncated,
+				truncated_partition,
 				status,
 				attempts,
 				next_attempt_at;
@@ -173,6 +174,7 @@ load_queue_layout(void)
 	queue.new_row = queue_attnum("new_row");
 	queue.changed = queue_attnum("changed");
 	queue.truncated = queue_attnum("truncated");
+	queue.truncated_partition = queue_attnum("truncated_partition");
 	queue.status = queue_attnum("status");
 	queue.attempts = queue_attnum("attempts");
 	queue.next_attempt_at = queue_attnum("next_attempt_at");
@@ -356,6 +358,21 @@ watched_names(Oid relid, Relation rel, Datum *schema_name, Datum *table_name)
 		*table_name = CStringGetTextDatum(RelationGetRelationName(rel));
 	nspname = get_namespace_name(nsp);
 	*schema_name = CStringGetTextDatum(nspname ? nspname : "");
+}
+
+/* Is an ancestor of partition relid truncated by the TRUNCATE now running? */
+static bool
+truncating_ancestor(Oid relid)
+{
+	List	   *ancestors = get_partition_ancestors(relid);
+	ListCell   *lc;
+
+	foreach(lc, ancestors)
+	{
+		if (webhook_truncating(lfirst_oid(lc)))
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -644,7 +661,8 @@ insert_index_entries(OpenQueue *oq, HeapTuple tup)
 /* Write one event into webhook.queue (open, layout loaded). */
 static void
 queue_event(OpenQueue *oq, int32 hook_id, Datum schema_name, Datum table_name,
-			char op, Datum old_json, Datum new_json, Datum changed, bool truncated)
+			char op, Datum old_json, Datum new_json, Datum changed, bool truncated,
+			Datum partition)
 {
 	TupleDesc	desc = RelationGetDescr(oq->rel);
 	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
@@ -670,6 +688,8 @@ queue_event(OpenQueue *oq, int32 hook_id, Datum schema_name, Datum table_name,
 	if (changed)
 		SET(queue.changed, changed);
 	SET(queue.truncated, BoolGetDatum(truncated));
+	if (partition)
+		SET(queue.truncated_partition, partition);
 	SET(queue.status, CharGetDatum('p'));
 	SET(queue.attempts, Int32GetDatum(0));
 	SET(queue.next_attempt_at, TimestampTzGetDatum(DT_NOBEGIN));
@@ -774,7 +794,29 @@ webhook_capture(PG_FUNCTION_ARGS)
 		Datum		new_json = (Datum) 0;
 		Size		limit = (Size) webhook_max_payload_size;
 		bool		truncated;
+		Datum		partition = (Datum) 0;
 
+		/*
+		 * A TRUNCATE of a partition of the watched table (its own statement
+		 * trigger: they are not cloned) is an event of the watched table
+		 * naming the partition, unless an ancestor of that partition is
+		 * truncated by the same statement: then that one's event says it.
+		 */
+		if (op == 'T' && t->watched != RelationGetRelid(trigdata->tg_relation))
+		{
+			Relation	rel = trigdata->tg_relation;
+			StringInfoData buf;
+
+			if (truncating_ancestor(RelationGetRelid(rel)))
+				return PointerGetDatum(NULL);
+			initStringInfo(&buf);
+			appendStringInfoString(&buf, "{\"schema\":");
+			escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
+			appendStringInfoString(&buf, ",\"table\":");
+			escape_json(&buf, RelationGetRelationName(rel));
+			appendStringInfoChar(&buf, '}');
+			partition = PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
+		}
 		watched_names(t->watched, trigdata->tg_relation, &schema_name, &table_name);
 
 		/*
@@ -797,7 +839,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
 		}
 		queue_event(get_open_queue(), (int32) hook_id, schema_name, table_name, op,
-					old_json, new_json, changed, truncated);
+					old_json, new_json, changed, truncated, partition);
 		/* a paused or disabled webhook's events wait: resume wakes the worker */
 		if (active)
 			webhook_request_wake();

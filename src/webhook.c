@@ -27,6 +27,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "commands/event_trigger.h"
 #include "commands/dbcommands.h"
 #include "executor/executor.h"
@@ -245,6 +246,19 @@ webhook_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* The relations named by the TRUNCATE statement now running, if any. */
+static List *truncating = NIL;
+
+/*
+ * Does the TRUNCATE statement now running name relid?  (A partition's
+ * truncate trigger asks, to leave the event to its truncated ancestor.)
+ */
+bool
+webhook_truncating(Oid relid)
+{
+	return list_member_oid(truncating, relid);
+}
+
 static void
 webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 						bool readOnlyTree, ProcessUtilityContext context,
@@ -257,7 +271,32 @@ webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		webhook_request_wake();
 
-	if (prev_process_utility_hook)
+	if (IsA(parsetree, TruncateStmt))
+	{
+		List	   *saved = truncating;
+		List	   *named = NIL;
+		ListCell   *lc;
+
+		foreach(lc, ((TruncateStmt *) parsetree)->relations)
+			named = lappend_oid(named, RangeVarGetRelid(lfirst_node(RangeVar, lc),
+														NoLock, true));
+		truncating = named;
+		PG_TRY();
+		{
+			if (prev_process_utility_hook)
+				prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+										  params, queryEnv, dest, qc);
+			else
+				standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+										params, queryEnv, dest, qc);
+		}
+		PG_FINALLY();
+		{
+			truncating = saved;
+		}
+		PG_END_TRY();
+	}
+	else if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
 								  params, queryEnv, dest, qc);
 	else

@@ -60,6 +60,7 @@ extern void webhook_wake_worker(void);
 extern bool webhook_take_check_owners(void);
 extern void webhook_note_hooks_changed(void);
 extern void webhook_note_inactive_event(void);
+extern bool webhook_truncating(Oid relid);
 
 /* capture.c */
 extern void webhook_capture_release(void);

@@ -458,8 +458,9 @@ prepare_plans(void)
 	 * schema webhook's tables too), or that table got row security its owner
 	 * does not bypass.  Only triggers that capture for the webhook on what it
 	 * watches count (anyone may create a trigger of that name on a table of
-	 * their own); clones on partitions are left out: reading through the
-	 * parent needs no privilege on them.  A schema that no longer exists
+	 * their own); partitions are left out (row triggers cloned there, and
+	 * the truncate triggers of a partitioned table's partitions): reading
+	 * through the parent needs no privilege on them.  A schema that no longer exists
 	 * (dropped, renamed) has nothing left to check.
 	 */
 	owners_plan = prepare(
@@ -488,6 +489,8 @@ prepare_plans(void)
 		"              AND t.tgname IN ('webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_row',"
 		"                               'webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_truncate')"
 		"              AND t.tgparentid OPERATOR(pg_catalog.=) 0"
+		"              AND (NOT c.relispartition"
+		"                   OR t.tgrelid OPERATOR(pg_catalog.=) w.relation::pg_catalog.oid)"
 		"              AND t.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure"
 		"              AND t.tgargs OPERATOR(pg_catalog.=) (pg_catalog.convert_to(w.id::pg_catalog.text, 'SQL_ASCII')"
 		"                                                   OPERATOR(pg_catalog.||) '\\x00'::pg_catalog.bytea)"
