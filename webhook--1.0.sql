@@ -904,7 +904,7 @@ COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery
  * inlined only into a strict expression).  Their bodies name every function
  * and operator with its schema, so no path can redirect them.
  *
- * The body, as compact JSON text in SPEC order: type, timestamp, data
+ * The body, as compact JSON text in the README's order: type, timestamp, data
  * (event_id, webhook, schema, table, operation, new, old, changed for
  * updates, truncated when the rows were too large to send, partition for
  * the TRUNCATE of a partition).

@@ -22,8 +22,8 @@ $node->safe_psql('postgres', q{
 my $orphans = q{SELECT count(*) FROM webhook.queue q
 	WHERE NOT EXISTS (SELECT FROM webhook.hook h WHERE h.id = q.hook_id)};
 
-# Session 1 queues an event and stays open; session 2 unregisters, with the
-# isolation level given; session 1 commits; session 2 finishes.
+# One session ($s1) queues an event and stays open; another ($s2)
+# unregisters, with the isolation level given; $s1 commits; $s2 finishes.
 sub race
 {
 	my ($what, $isolation) = @_;
@@ -38,7 +38,7 @@ sub race
 	$s2->query_safe("BEGIN ISOLATION LEVEL $isolation");
 	# takes the snapshot now, if repeatable read
 	my $pid2 = $s2->query_safe('SELECT pg_backend_pid()');
-	# unregister may wait for session 1: send it, and wait until it either
+	# unregister may wait for \$s1: send it, and wait until it either
 	# is done or waits for a lock
 	$s2->{stdin} .= "SELECT webhook.unregister('race');\n";
 	$s2->{run}->pump_nb();

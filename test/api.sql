@@ -2,7 +2,7 @@
 BEGIN;
 SELECT plan(97);
 
--- the SQL surface SPEC.md names
+-- the SQL surface the README documents
 SELECT has_function('webhook', 'register',
     ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean', 'integer']);
 SELECT has_function('webhook', 'unregister', ARRAY['text']);
