@@ -62,7 +62,7 @@ extern void webhook_note_hooks_changed(void);
 extern void webhook_note_inactive_event(void);
 extern bool webhook_truncating(Oid relid);
 
-/* capture.c */
+/* eventlog.c: a statement ended; write what it captured */
 extern void webhook_capture_release(void);
 
 /* worker.c */
