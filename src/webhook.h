@@ -61,6 +61,7 @@ extern void webhook_wake_worker(void);
 extern bool webhook_take_check_owners(void);
 extern void webhook_note_hooks_changed(void);
 extern void webhook_note_inactive_event(void);
+extern bool webhook_truncating(Oid relid);
 
 /* eventlog.c: a statement ended; write what it captured */
 extern void webhook_capture_release(void);
