@@ -87,8 +87,11 @@ CREATE TABLE webhook.queue (
     last_status         integer,
     last_error          text,
     response_body       text,
-    delivered_at        timestamptz
+    delivered_at        timestamptz,
+    lane                bigint NOT NULL DEFAULT 0
 );
+COMMENT ON COLUMN webhook.queue.lane IS
+    'Internal: a hash of the table and the row''s replica identity (the table alone for a table without one, and for TRUNCATE): a delivery waits while an earlier one of its lane is in flight or retrying';
 COMMENT ON TABLE webhook.queue IS 'Internal event queue and delivery state; read webhook.deliveries instead';
 
 /*
@@ -127,7 +130,8 @@ CREATE TYPE webhook.change AS (
     old_row     json,
     new_row     json,
     changed     text[],
-    partition   json            -- the TRUNCATE of a partition: which one
+    partition   json,           -- the TRUNCATE of a partition: which one
+    lane        bigint          -- the row's lane (see webhook.queue.lane)
 );
 COMMENT ON TYPE webhook.change IS 'Internal: one captured change, as the event log stores it';
 
@@ -1208,18 +1212,18 @@ CREATE VIEW webhook.queued AS
 SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created_at,
        q.old_row, q.new_row, q.changed, q.truncated, q.truncated_partition, q.status, q.attempts,
        q.next_attempt_at, q.last_attempt_at, q.last_status, q.last_error,
-       q.response_body, q.delivered_at
+       q.response_body, q.delivered_at, q.lane
   FROM webhook.queue q
 UNION ALL
 SELECT NULL::bigint, l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1, k.hook_id,
        c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition,
        'p'::"char", 0, '-infinity'::timestamptz, NULL::timestamptz, NULL::integer,
-       NULL::text, NULL::text, NULL::timestamptz
+       NULL::text, NULL::text, NULL::timestamptz, c.lane
   FROM webhook.log_state st,
        (SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1
         UNION ALL SELECT * FROM webhook.log_2) l
  CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY
-       AS c(op, at, mask, truncated, old_row, new_row, changed, partition, n)
+       AS c(op, at, mask, truncated, old_row, new_row, changed, partition, lane, n)
  CROSS JOIN LATERAL pg_catalog.unnest(l.hooks) WITH ORDINALITY AS k(hook_id, bit)
  WHERE (l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmax(st.expanded)
         OR l.txid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_snapshot_xip(st.expanded))))

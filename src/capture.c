@@ -46,6 +46,7 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
@@ -385,6 +386,43 @@ row_raw_size(HeapTuple tuple, TupleDesc tupdesc)
 }
 
 /*
+ * The lane of a change: a hash of the relation its events name and the
+ * row's replica identity (by default its primary key) values, so that the
+ * worker sends one row's events one at a time, in order.  A table without
+ * a replica identity is one lane, and so is every TRUNCATE (tuple NULL).
+ * Values are hashed by their stored image: a row keeps its lane as long as
+ * its key does not change.
+ */
+static int64
+row_lane(Oid reported, Relation rel, HeapTuple tuple)
+{
+	uint64		h = hash_bytes_uint32_extended((uint32) reported, 0);
+	Bitmapset  *keys;
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			x = -1;
+
+	if (tuple == NULL)
+		return (int64) h;
+	keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	while ((x = bms_next_member(keys, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+		Form_pg_attribute att;
+		bool		isnull;
+		Datum		v;
+
+		if (attno <= 0)
+			continue;
+		att = TupleDescAttr(desc, attno - 1);
+		v = heap_getattr(tuple, attno, desc, &isnull);
+		h = hash_combine64(h, isnull ? 0 :
+						   datum_image_hash(v, att->attbyval, att->attlen));
+	}
+	bms_free(keys);
+	return (int64) h;
+}
+
+/*
  * The thin form of a row too large to send: a JSON object of its replica
  * identity (by default primary key) columns, or NULL if it has none.
  */
@@ -590,7 +628,9 @@ webhook_capture(PG_FUNCTION_ARGS)
 										changed, truncated, filter_error);
 		else
 			webhook_log_append((int32) hook_id, reported, &id,
-							   old_json, new_json, changed, truncated, partition);
+							   old_json, new_json, changed, truncated, partition,
+							   row_lane(reported, trigdata->tg_relation,
+										op == 'I' ? newtup : oldtup));
 	}
 
 	/* a paused or disabled webhook's events wait: resume wakes the worker */

@@ -95,6 +95,7 @@ typedef struct PendingChunk
 	Datum		new_json[WEBHOOK_CHUNK_MAX];
 	Datum		changed[WEBHOOK_CHUNK_MAX];
 	Datum		partition[WEBHOOK_CHUNK_MAX];	/* TRUNCATE of a partition */
+	int64		lane[WEBHOOK_CHUNK_MAX];
 } PendingChunk;
 
 /* The attributes of webhook.log_N and webhook.change, in order. */
@@ -105,7 +106,8 @@ enum
 };
 enum
 {
-	CH_OP, CH_AT, CH_MASK, CH_TRUNCATED, CH_OLD, CH_NEW, CH_CHANGED, CH_PARTITION, CH_NATTS
+	CH_OP, CH_AT, CH_MASK, CH_TRUNCATED, CH_OLD, CH_NEW, CH_CHANGED, CH_PARTITION, CH_LANE,
+	CH_NATTS
 };
 
 static LogLayout layout = {false};
@@ -272,6 +274,7 @@ write_chunk(PendingChunk *c)
 		cn[CH_CHANGED] = c->changed[i] == (Datum) 0;
 		cv[CH_PARTITION] = c->partition[i];
 		cn[CH_PARTITION] = c->partition[i] == (Datum) 0;
+		cv[CH_LANE] = Int64GetDatum(c->lane[i]);
 		elems[i] = HeapTupleGetDatum(heap_form_tuple(cdesc, cv, cn));
 	}
 	ReleaseTupleDesc(cdesc);
@@ -565,7 +568,7 @@ webhook_log_add_hook(int32 hook_id, Oid reported_relid, const WebhookChangeId *i
 void
 webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,
 				   Datum old_json, Datum new_json, Datum changed, bool truncated,
-				   Datum partition)
+				   Datum partition, int64 lane)
 {
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	PendingChunk *c = NULL;
@@ -607,6 +610,7 @@ webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,
 	c->new_json[i] = new_json ? datumCopy(new_json, false, -1) : (Datum) 0;
 	c->changed[i] = changed ? datumCopy(changed, false, -1) : (Datum) 0;
 	c->partition[i] = partition ? datumCopy(partition, false, -1) : (Datum) 0;
+	c->lane[i] = lane;
 	MemoryContextSwitchTo(old);
 	c->bytes += 64 + (old_json ? VARSIZE_ANY(DatumGetPointer(old_json)) : 0) +
 		(new_json ? VARSIZE_ANY(DatumGetPointer(new_json)) : 0) +

@@ -47,7 +47,7 @@ extern void webhook_change_id(WebhookChangeId *id, Relation rel, char op, HeapTu
 extern bool webhook_log_add_hook(int32 hook_id, Oid reported_relid, const WebhookChangeId *id);
 extern void webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,
 							   Datum old_json, Datum new_json, Datum changed, bool truncated,
-							   Datum partition);
+							   Datum partition, int64 lane);
 
 /* expand.c: the worker's side; SPI connected, in a transaction */
 extern uint64 webhook_expand_log(void);

@@ -113,6 +113,8 @@ typedef struct Delivery
 	int			batch_size;		/* above 1: POST arrays of up to this many */
 	WebhookFormat format;		/* of the body (body.c) */
 	List	   *riders;			/* deliveries sent in this one's POST */
+	int64		lane;			/* its row's lane (webhook.queue.lane) */
+	bool		lane_held;		/* handed to libcurl: its lane is busy */
 	int			nkeys;			/* live secrets, the current one first */
 	uint8		keys[WEBHOOK_MAX_SECRETS][WEBHOOK_MAX_KEY];
 	int			keylens[WEBHOOK_MAX_SECRETS];
@@ -128,6 +130,9 @@ typedef struct HookSlot
 	int			sending;		/* handed to libcurl */
 	bool		fifo;			/* one at a time, in order */
 	dlist_head	waiting;		/* claimed, waiting for a connection */
+	int64	   *busy;			/* lanes of the deliveries handed to libcurl */
+	int			nbusy;
+	int			busy_cap;
 } HookSlot;
 
 /* The outcome of one attempt, waiting to be recorded. */
@@ -319,6 +324,10 @@ unpublish_latch(int code, Datum arg)
 	"               OVER (ORDER BY u.id) AS run_due FROM (" \
 	"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q" \
 	"          WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id" \
+	"            AND NOT EXISTS (SELECT FROM webhook.queue e" \
+	"                 WHERE e.status OPERATOR(pg_catalog.=) 'r'" \
+	"                   AND e.hook_id OPERATOR(pg_catalog.=) hooks.id" \
+	"                   AND e.lane OPERATOR(pg_catalog.=) q.lane AND e.id OPERATOR(pg_catalog.<) q.id)" \
 	"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)" \
 	"        UNION ALL" \
 	"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q" \
@@ -338,7 +347,7 @@ unpublish_latch(int code, Datum arg)
 	"   hooks.msg_prefix OPERATOR(pg_catalog.||) q.event_id," \
 	"   CASE WHEN hooks.format OPERATOR(pg_catalog.=) 'xml' THEN webhook._body_xml(q, hooks.name)" \
 	"        ELSE webhook._body(q, hooks.name) END," \
-	"   hooks.fifo, hooks.batch_size, hooks.format"
+	"   hooks.fifo, hooks.batch_size, hooks.format, q.lane"
 
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *argtypes)
@@ -699,8 +708,76 @@ slot_for(int32 hook_id)
 		slot->sending = 0;
 		slot->fifo = false;
 		dlist_init(&slot->waiting);
+		slot->busy = NULL;
+		slot->nbusy = 0;
+		slot->busy_cap = 0;
 	}
 	return slot;
+}
+
+/*
+ * Per-row order.  A delivery is handed to libcurl only when no earlier
+ * delivery of its lane (the same row of the same table) is in flight, nor
+ * waits before it in the window; a claim never takes a pending delivery
+ * whose lane has an earlier one retrying (claim_plan); and when a request
+ * fails, the deliveries of its lanes that wait in the window are handed
+ * back, so that none overtakes the retry.  Different lanes go out side by
+ * side, up to the webhook's connections.
+ */
+static bool
+lane_busy(HookSlot *slot, int64 lane)
+{
+	for (int i = 0; i < slot->nbusy; i++)
+		if (slot->busy[i] == lane)
+			return true;
+	return false;
+}
+
+static void
+hold_lane(HookSlot *slot, Delivery *d)
+{
+	if (slot->nbusy == slot->busy_cap)
+	{
+		slot->busy_cap = Max(16, slot->busy_cap * 2);
+		slot->busy = slot->busy == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * slot->busy_cap) :
+			repalloc(slot->busy, sizeof(int64) * slot->busy_cap);
+	}
+	slot->busy[slot->nbusy++] = d->lane;
+	d->lane_held = true;
+}
+
+static void
+free_lane(HookSlot *slot, Delivery *d)
+{
+	if (!d->lane_held)
+		return;
+	for (int i = 0; i < slot->nbusy; i++)
+		if (slot->busy[i] == d->lane)
+		{
+			slot->busy[i] = slot->busy[--slot->nbusy];
+			break;
+		}
+	d->lane_held = false;
+}
+
+/* Hand back every delivery waiting in slot's window in lane (see above). */
+static void release_unsent(HookSlot *slot, Delivery *d);
+
+static void
+release_lane(HookSlot *slot, int64 lane)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &slot->waiting)
+	{
+		Delivery   *w = dlist_container(Delivery, req.node, iter.cur);
+
+		if (w->lane != lane)
+			continue;
+		dlist_delete(iter.cur);
+		release_unsent(slot, w);
+	}
 }
 
 /*
@@ -841,11 +918,17 @@ finish(Delivery *d)
 	MemoryContextSwitchTo(old);
 
 	add_outcome(d, &result);
+	free_lane(slot, d);
+	if (result.status != 'd')
+		release_lane(slot, d->lane);
 	foreach(lc, d->riders)
 	{
 		Delivery   *r = lfirst(lc);
 
 		add_outcome(r, &result);
+		free_lane(slot, r);
+		if (result.status != 'd')
+			release_lane(slot, r->lane);
 		forget(slot, r);
 	}
 	slot->sending--;
@@ -933,6 +1016,22 @@ decode_secrets(Delivery *d)
 	return d->nkeys > 0;
 }
 
+/* The first delivery waiting in slot's window whose lane is free, or NULL. */
+static Delivery *
+next_startable(HookSlot *slot)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &slot->waiting)
+	{
+		Delivery   *d = dlist_container(Delivery, req.node, iter.cur);
+
+		if (!lane_busy(slot, d->lane))
+			return d;
+	}
+	return NULL;
+}
+
 /* Sign and hand to libcurl as many waiting deliveries as connections allow. */
 static void make_batch(HookSlot *slot, Delivery *d);
 static void make_document(Delivery *d);
@@ -948,16 +1047,20 @@ start_waiting(void)
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
 	{
-		while (slot->sending < (slot->fifo ? 1 : webhook_max_connections_per_webhook) &&
-			   !dlist_is_empty(&slot->waiting))
+		while (slot->sending < (slot->fifo ? 1 : webhook_max_connections_per_webhook))
 		{
-			Delivery   *d = dlist_container(Delivery, req.node,
-											dlist_pop_head_node(&slot->waiting));
-			MemoryContext old = MemoryContextSwitchTo(d->cxt);
+			Delivery   *d = next_startable(slot);
+			MemoryContext old;
+			ListCell   *lc;
 			int64		ts;
 			char	   *sig;
 			bool		ok;
 			char	   *error;
+
+			if (d == NULL)
+				break;
+			dlist_delete(&d->req.node);
+			old = MemoryContextSwitchTo(d->cxt);
 
 			/* a libcurl handle only for what is sent now (riders need none) */
 			slot->sending++;
@@ -975,6 +1078,10 @@ start_waiting(void)
 				make_batch(slot, d);
 			else if (d->format == WEBHOOK_FORMAT_XML)
 				make_document(d);
+			/* its lanes (and its riders') are busy until it is done */
+			hold_lane(slot, d);
+			foreach(lc, d->riders)
+				hold_lane(slot, lfirst(lc));
 			ts = (int64) time(NULL);
 			sig = signatures(d, ts);
 			ok = add_header(&d->req, webhook_content_type_header(d->format)) &&
@@ -1012,11 +1119,11 @@ make_batch(HookSlot *slot, Delivery *d)
 	initStringInfo(&body);
 	webhook_body_open(&body, d->format, true);
 	appendBinaryStringInfo(&body, d->req.body, d->req.bodylen);
-	while (list_length(d->riders) + 1 < d->batch_size && !dlist_is_empty(&slot->waiting))
+	while (list_length(d->riders) + 1 < d->batch_size)
 	{
-		Delivery   *r = dlist_container(Delivery, req.node, dlist_head_node(&slot->waiting));
+		Delivery   *r = next_startable(slot);
 
-		if (body.len + 1 + r->req.bodylen + 1 > BATCH_MAX_BYTES)
+		if (r == NULL || body.len + 1 + r->req.bodylen + 1 > BATCH_MAX_BYTES)
 			break;
 		dlist_delete(&r->req.node);
 
@@ -1154,6 +1261,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 	d->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
 	d->format = webhook_format_from_name(TextDatumGetCString(SPI_getbinval(tup, desc, 13, &isnull)));
+	d->lane = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
 
 	MemoryContextSwitchTo(deliveries_cxt);
 	fresh = lappend(fresh, d);

@@ -10,6 +10,7 @@ secret is known), and answers according to the first part of the path:
   /status/CODE/...      CODE every time (e.g. /status/410 for Gone)
   /retry-after/N/...    503 with "Retry-After: N" on the first attempt, then 200
   /slow/MS/...          200 after MS milliseconds
+  /jitter/MS/...        200 after a random 0 to MS milliseconds
   /hang/...             never answers (holds the connection for 120 s)
 
 Usage: receiver.py PORTFILE LOGFILE [--print] [--secrets FILE] [--port N]
@@ -22,6 +23,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import socket
 import sys
 import threading
@@ -33,6 +35,7 @@ echo = "--print" in sys.argv[3:]
 secrets_file = sys.argv[sys.argv.index("--secrets") + 1] if "--secrets" in sys.argv else None
 lock = threading.Lock()
 attempts = {}
+in_flight = 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -57,6 +60,16 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self):
+        global in_flight
+        with lock:
+            in_flight += 1
+        try:
+            self.handle_post()
+        finally:
+            with lock:
+                in_flight -= 1
+
+    def handle_post(self):
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length)
         parts = self.path.strip("/").split("/")
@@ -68,6 +81,7 @@ class Handler(BaseHTTPRequestHandler):
                 "path": self.path,
                 "received_at": time.time(),
                 "attempt": n,
+                "in_flight": in_flight,  # requests being handled, this one included
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": raw.decode("utf-8", errors="replace"),
                 "utf8": is_utf8(raw),
@@ -104,6 +118,9 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(503, {"Retry-After": parts[1]})
         elif mode == "slow":
             time.sleep(int(parts[1]) / 1000)
+            self.reply(200)
+        elif mode == "jitter":
+            time.sleep(random.uniform(0, int(parts[1])) / 1000)
             self.reply(200)
         elif mode == "hang":
             time.sleep(120)
