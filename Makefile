@@ -5,6 +5,7 @@ OBJS = \
 	src/webhook.o \
 	src/capture.o \
 	src/worker.o \
+	src/launcher.o \
 	src/http.o \
 	src/sign.o \
 	src/guard.o

@@ -65,12 +65,14 @@ sub free_port
 	return $port;
 }
 
-# The delivery worker's pid, or '' if none runs.
+# The pid of the delivery worker of database $db (default postgres), or ''
+# if none runs.
 sub worker_pid
 {
-	my ($node) = @_;
+	my ($node, $db) = @_;
+	$db //= 'postgres';
 	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker'");
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' AND datname = '$db'");
 }
 
 # Every request the receiver logged, as hashes.

@@ -17,7 +17,6 @@ trap cleanup EXIT
 
 echo "== starting a throwaway PostgreSQL with shared_preload_libraries = 'webhook'"
 cluster_start "$WORK" \
-	"webhook.database_name = 'postgres'" \
 	"webhook.allowed_networks = '127.0.0.0/8'"
 
 echo "== starting a receiver on 127.0.0.1 that prints what it gets"

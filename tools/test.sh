@@ -29,7 +29,6 @@ note() { printf '\n=== %s\n' "$*"; }
 
 note "starting a throwaway cluster in $WORK"
 cluster_start "$WORK" \
-	"webhook.database_name = 'postgres'" \
 	"webhook.allowed_networks = '127.0.0.0/8'" \
 	"webhook.retry_schedule = '100ms'" \
 	"max_prepared_transactions = 10" || exit 1
