@@ -66,11 +66,11 @@ sub wait_for
 # The worker's pid once it runs.
 sub running_worker
 {
-	my ($node) = @_;
+	my ($node, $db) = @_;
 	wait_for($node, 'postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'webhook worker'", 10)
 	  or die "the webhook worker never started";
-	return WebhookTest::worker_pid($node);
+	return WebhookTest::worker_pid($node, $db);
 }
 
 # The worker neither crashed nor exited since the log was at $offset.
@@ -269,7 +269,7 @@ sub markers
 		SELECT webhook.register('mule', '$url/ok/mule', 't');
 	});
 	# no setting names the database: the launcher starts its worker
-	my $pid = running_worker($node);
+	my $pid = running_worker($node, 'm');
 	my $offset = -s $node->logfile;
 	like(slurp_file($node->logfile), qr/webhook worker started for database "m"/,
 		'the worker serves the MULE_INTERNAL database');

@@ -10,6 +10,7 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes ();
 
 # Start test/receiver.py, on a given port or any; returns { url, log, handle }.
 sub start_receiver
@@ -89,6 +90,39 @@ sub received
 	}
 	close $fh;
 	return @out;
+}
+
+# How often each marker reached the receiver on $path: { marker => count }.
+sub marker_counts
+{
+	my ($r, $path) = @_;
+	my %seen;
+	for my $req (received($r))
+	{
+		next unless $req->{path} eq $path;
+		my $ev = eval { decode_json($req->{body}) } or next;
+		for my $e (ref $ev eq 'ARRAY' ? @$ev : ($ev))
+		{
+			my $row = $e->{data}{new} // $e->{data}{old};
+			$seen{ $row->{marker} }++ if $row && defined $row->{marker};
+		}
+	}
+	return \%seen;
+}
+
+# Poll (every 10 ms, at most $secs seconds, default 30) until the receiver
+# has seen at least $n distinct markers on $path.  Returns true if it did.
+sub wait_markers
+{
+	my ($r, $path, $n, $secs) = @_;
+	my $deadline = Time::HiRes::time() + ($secs // 30);
+	while (Time::HiRes::time() < $deadline)
+	{
+		return 1 if keys %{ marker_counts($r, $path) } >= $n;
+		select(undef, undef, undef, 0.01);
+	}
+	diag("timed out waiting for $n markers on $path");
+	return 0;
 }
 
 # The ledger oracle: every committed marker reached the receiver on $path at
