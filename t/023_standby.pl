@@ -35,7 +35,7 @@ for my $db (qw(postgres app))
 	$primary->safe_psql($db, qq{
 		CREATE EXTENSION webhook;
 		CREATE TABLE ledger (id serial PRIMARY KEY, marker text NOT NULL);
-		SELECT webhook.register('hook', '$url/ok/$db', 'ledger');
+		SELECT webhook.register('hook', '$url/ok/$db', 'ledger', max_attempts => 100000);
 	});
 }
 $primary->backup('base');

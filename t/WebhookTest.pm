@@ -13,13 +13,15 @@ use Test::More;
 use Time::HiRes ();
 
 # Start test/receiver.py, on a given port or any; returns { url, log, handle }.
+# $log: append to the log of an earlier receiver (one that restarts).
 sub start_receiver
 {
-	my ($port) = @_;
+	my ($port, $log) = @_;
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	my $py = $ENV{PYTHON} || '/usr/bin/python3';
 	my $script = $ENV{WEBHOOK_RECEIVER} or die "WEBHOOK_RECEIVER is not set";
-	my @args = ($py, $script, "$dir/port", "$dir/log");
+	$log //= "$dir/log";
+	my @args = ($py, $script, "$dir/port", $log);
 	push @args, '--port', $port if $port;
 	my $h = IPC::Run::start(\@args, '>', "$dir/out", '2>&1');
 	for (1 .. 100)
@@ -28,7 +30,7 @@ sub start_receiver
 		select(undef, undef, undef, 0.1);
 	}
 	$port = PostgreSQL::Test::Utils::slurp_file("$dir/port");
-	return { url => "http://127.0.0.1:$port", log => "$dir/log", handle => $h };
+	return { url => "http://127.0.0.1:$port", log => $log, handle => $h };
 }
 
 sub stop_receiver
