@@ -22,7 +22,8 @@
  * Per database, the launcher's state machine:
  *
  *	 idle   --slot free, not held-->      running
- *	 running --exit: no extension-->      absent (idle again when notified)
+ *	 running --exit: no extension-->      absent (idle when notified, or
+ *	                                        after ABSENT_RECHECK_MS)
  *	 running --exit: asked to stop-->     idle   (a hold; started when it ends)
  *	 running --exit: error or crash-->    backoff (idle after 1 s, 2 s, ... 60 s)
  *	 any    --gone from pg_database,
@@ -91,6 +92,11 @@
 #define BACKOFF_MAX_MS 60000
 /* a worker that ran this long is healthy again: back off from the start */
 #define BACKOFF_RESET_MS 60000
+/*
+ * a database without the extension is tried again this rarely, in case it
+ * got one without a notification (COMMIT PREPARED of a CREATE EXTENSION)
+ */
+#define ABSENT_RECHECK_MS (10 * 60 * 1000)
 
 typedef enum DbState
 {
@@ -111,7 +117,7 @@ typedef struct DbEntry
 	BackgroundWorkerHandle *handle; /* likewise */
 	bool		notified;		/* its extension changed while it ran */
 	TimestampTz started_at;
-	TimestampTz retry_at;		/* in backoff */
+	TimestampTz retry_at;		/* in backoff; when absent, the next try */
 	int			failures;		/* worker errors in a row */
 	bool		waiting_logged; /* said that it waits for a slot */
 } DbEntry;
@@ -747,7 +753,10 @@ reap(DbEntry *e, TimestampTz now)
 	e->slot = -1;
 
 	if (no_extension && !e->notified)
+	{
 		e->state = DB_ABSENT;
+		e->retry_at = TimestampTzPlusMilliseconds(now, ABSENT_RECHECK_MS);
+	}
 	else if (no_extension || stopped)
 		e->state = DB_IDLE;
 	else
@@ -936,7 +945,7 @@ launcher_turn(void)
 		e = order[i];
 		if (e == NULL || !e->seen)
 			continue;
-		if (e->state == DB_BACKOFF)
+		if (e->state == DB_BACKOFF || e->state == DB_ABSENT)
 		{
 			if (now >= e->retry_at)
 				e->state = DB_IDLE;
