@@ -4,6 +4,9 @@ MODULE_big = webhook
 OBJS = \
 	src/webhook.o \
 	src/capture.o \
+	src/eventlog.o \
+	src/expand.o \
+	src/rowjson.o \
 	src/worker.o \
 	src/launcher.o \
 	src/http.o \

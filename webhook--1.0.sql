@@ -86,13 +86,92 @@ COMMENT ON TABLE webhook.queue IS 'Internal event queue and delivery state; read
  */
 CREATE INDEX queue_work ON webhook.queue (status, hook_id, next_attempt_at, id);
 
+/*
+ * The event log: what the capture trigger writes.  Each row is a chunk of
+ * one transaction's changes to one watched table, each change written once
+ * whatever the number of webhooks it is for: `hooks` lists the webhooks
+ * whose triggers fired for the chunk's changes, and each change's `mask`
+ * has bit i set when it is for hooks[i + 1].  Change i (from 1) of a chunk
+ * has event id first_id + i - 1: the sequence steps by 256, the most
+ * changes a chunk holds.  Rows are never updated or deleted.
+ *
+ * The worker expands the log into webhook.queue, one delivery per (change,
+ * webhook), in commit order: each pass takes the chunks whose transaction
+ * committed since the snapshot in webhook.log_state.expanded (visible now,
+ * not then), so a transaction that took its ids early and committed late is
+ * never skipped nor overtaken.  The log is three tables in rotation; the
+ * writer appends to the one log_state.current names.  The worker switches
+ * to the next one (when empty) every few seconds, and empties a table with
+ * TRUNCATE once no writer holds it and every chunk in it has been expanded:
+ * its space goes back to the operating system without VACUUM.  The only
+ * index is on txid, which is all an expansion reads by.
+ */
+CREATE TYPE webhook.change AS (
+    op          "char",
+    at          timestamptz,
+    mask        integer,
+    truncated   boolean,
+    old_row     json,
+    new_row     json,
+    changed     text[]
+);
+COMMENT ON TYPE webhook.change IS 'Internal: one captured change, as the event log stores it';
+
+CREATE SEQUENCE webhook.event_id_seq INCREMENT BY 256;
+COMMENT ON SEQUENCE webhook.event_id_seq IS
+    'Internal: the first event id of each chunk of the event log (a chunk holds at most 256 changes)';
+
+CREATE TABLE webhook.log_0 (
+    txid        xid8 NOT NULL,
+    first_id    bigint NOT NULL,
+    relid       oid NOT NULL,
+    schema_name text NOT NULL,
+    table_name  text NOT NULL,
+    hooks       integer[] NOT NULL,
+    changes     webhook.change[] NOT NULL
+) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+CREATE INDEX log_0_txid ON webhook.log_0 (txid);
+CREATE TABLE webhook.log_1 (LIKE webhook.log_0)
+    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+CREATE INDEX log_1_txid ON webhook.log_1 (txid);
+CREATE TABLE webhook.log_2 (LIKE webhook.log_0)
+    WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
+CREATE INDEX log_2_txid ON webhook.log_2 (txid);
+/* lz4 where the server has it: pglz would be most of the writer's cost */
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['log_0', 'log_1', 'log_2'] LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE webhook.%I ALTER COLUMN changes SET COMPRESSION lz4', t);
+    END LOOP;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$;
+COMMENT ON TABLE webhook.log_0 IS 'Internal event log, one of three tables in rotation; read webhook.deliveries instead';
+COMMENT ON TABLE webhook.log_1 IS 'Internal event log, one of three tables in rotation; read webhook.deliveries instead';
+COMMENT ON TABLE webhook.log_2 IS 'Internal event log, one of three tables in rotation; read webhook.deliveries instead';
+
+/* one row: where writers append, and how far the worker has expanded */
+CREATE TABLE webhook.log_state (
+    current     integer NOT NULL CHECK (current BETWEEN 0 AND 2),
+    switched_at timestamptz NOT NULL,
+    expanded    pg_snapshot NOT NULL
+);
+INSERT INTO webhook.log_state VALUES (0, pg_catalog.now(), pg_catalog.pg_current_snapshot());
+COMMENT ON TABLE webhook.log_state IS
+    'Internal: the log table writers append to, and the snapshot up to which the worker has expanded the log';
+
 /* webhooks survive pg_dump; history does not, but ids keep counting */
 SELECT pg_catalog.pg_extension_config_dump('webhook.hook', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook.hook_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook.queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('webhook.event_id_seq', '');
 
-REVOKE ALL ON webhook.hook, webhook.queue FROM PUBLIC;
-REVOKE ALL ON SEQUENCE webhook.hook_id_seq, webhook.queue_id_seq FROM PUBLIC;
+REVOKE ALL ON webhook.hook, webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2,
+    webhook.log_state FROM PUBLIC;
+REVOKE ALL ON SEQUENCE webhook.hook_id_seq, webhook.queue_id_seq, webhook.event_id_seq FROM PUBLIC;
 
 /* ---------------------------------------------------------------------
  * C helpers
@@ -502,7 +581,7 @@ DECLARE
 BEGIN
     v_id := pg_catalog.nextval('webhook.queue_id_seq');
     INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name)
-    VALUES (v_id, v_id, h.id, 'P', '', '');
+    VALUES (v_id, pg_catalog.nextval('webhook.event_id_seq'), h.id, 'P', '', '');
     PERFORM webhook._wake();
     RETURN v_id;
 END
@@ -755,6 +834,43 @@ COMMENT ON FUNCTION webhook._body(webhook.queue, text) IS
     'Internal: the JSON body POSTed for a queued event';
 REVOKE ALL ON FUNCTION webhook._body(webhook.queue, text) FROM PUBLIC;
 
+/*
+ * Every delivery, whether the worker has expanded its change from the log
+ * yet or not: webhook.queue, plus one row per (change, webhook) of the log
+ * chunks committed since the worker's last expansion (id NULL: a delivery
+ * gets its id when the worker expands it; status pending).  One snapshot
+ * sees each delivery exactly once, since an expansion inserts its
+ * deliveries and moves log_state.expanded past their chunks in one
+ * transaction.  Internal: the views below read it.
+ */
+CREATE VIEW webhook.queued AS
+SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created_at,
+       q.old_row, q.new_row, q.changed, q.truncated, q.status, q.attempts,
+       q.next_attempt_at, q.last_attempt_at, q.last_status, q.last_error,
+       q.response_body, q.delivered_at
+  FROM webhook.queue q
+UNION ALL
+SELECT NULL::bigint, l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1, k.hook_id,
+       c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row, c.changed, c.truncated,
+       'p'::"char", 0, '-infinity'::timestamptz, NULL::timestamptz, NULL::integer,
+       NULL::text, NULL::text, NULL::timestamptz
+  FROM webhook.log_state st,
+       (SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1
+        UNION ALL SELECT * FROM webhook.log_2) l
+ CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY
+       AS c(op, at, mask, truncated, old_row, new_row, changed, n)
+ CROSS JOIN LATERAL pg_catalog.unnest(l.hooks) WITH ORDINALITY AS k(hook_id, bit)
+ WHERE (l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmax(st.expanded)
+        OR l.txid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_snapshot_xip(st.expanded))))
+   AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, st.expanded)
+   AND (c.mask OPERATOR(pg_catalog.&)
+        (1 OPERATOR(pg_catalog.<<) (k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1)))
+       OPERATOR(pg_catalog.<>) 0
+   AND EXISTS (SELECT FROM webhook.hook h WHERE h.id OPERATOR(pg_catalog.=) k.hook_id);
+COMMENT ON VIEW webhook.queued IS
+    'Internal: every delivery, from webhook.queue and from the part of the event log the worker has not expanded yet';
+REVOKE ALL ON webhook.queued FROM PUBLIC;
+
 CREATE VIEW webhook.webhooks WITH (security_barrier) AS
 SELECT h.id,
        h.name,
@@ -783,7 +899,7 @@ SELECT h.id,
        h.created_at
   FROM webhook.hook h
   LEFT JOIN LATERAL (
-        SELECT (SELECT pg_catalog.count(*) FROM webhook.queue q
+        SELECT (SELECT pg_catalog.count(*) FROM webhook.queued q
                  WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS pending,
                (SELECT pg_catalog.count(*) FROM webhook.queue q
                  WHERE q.status OPERATOR(pg_catalog.=) 'd' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS delivered,
@@ -834,12 +950,12 @@ SELECT q.id,
        q.response_body,
        q.delivered_at,
        q.delivered_at OPERATOR(pg_catalog.-) q.created_at AS latency
-  FROM webhook.queue q
+  FROM webhook.queued q
   JOIN webhook.hook h ON h.id OPERATOR(pg_catalog.=) q.hook_id
  WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
 
 COMMENT ON VIEW webhook.deliveries IS 'One row per (event, webhook) you own: what was sent, and how it went';
-COMMENT ON COLUMN webhook.deliveries.id IS 'Delivery id, for webhook.redeliver';
+COMMENT ON COLUMN webhook.deliveries.id IS 'Delivery id, for webhook.redeliver (NULL for a change the worker has not taken from the event log yet)';
 COMMENT ON COLUMN webhook.deliveries.webhook IS 'Webhook name';
 COMMENT ON COLUMN webhook.deliveries.event_id IS 'Event id, also data.event_id in the payload';
 COMMENT ON COLUMN webhook.deliveries.event_type IS 'row.inserted, row.updated, row.deleted, table.truncated or webhook.ping';

@@ -1,4 +1,5 @@
--- Capture: what each change queues, read from the queue while paused.
+-- Capture: what each change queues, read while paused (this database has
+-- no worker: the changes stay in the event log, which webhook.queued shows).
 \set VERBOSITY terse
 CREATE TABLE items (
     id     int PRIMARY KEY,
@@ -31,17 +32,17 @@ COMMIT;
 TRUNCATE items;
 
 SELECT op, schema_name, table_name, old_row, new_row, changed, status, attempts
-  FROM webhook.queue WHERE hook_id = :items_id ORDER BY id;
+  FROM webhook.queued WHERE hook_id = :items_id ORDER BY event_id;
 
 -- the bodies the worker will send (timestamp and ids vary run to run)
-SELECT (webhook._body(q, 'items')::jsonb - 'timestamp') #- '{data,event_id}' AS body
-  FROM webhook.queue q WHERE hook_id = :items_id ORDER BY id;
-SELECT bool_and(webhook._body(q, 'items')::json->>'timestamp'
+SELECT (webhook._body(ROW(q.*)::webhook.queue, 'items')::jsonb - 'timestamp') #- '{data,event_id}' AS body
+  FROM webhook.queued q WHERE hook_id = :items_id ORDER BY event_id;
+SELECT bool_and(webhook._body(ROW(q.*)::webhook.queue, 'items')::json->>'timestamp'
                 ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$') AS timestamps_ok,
-       bool_and((webhook._body(q, 'items')::json->'data'->>'event_id')::bigint = q.event_id) AS ids_ok
-  FROM webhook.queue q WHERE hook_id = :items_id;
+       bool_and((webhook._body(ROW(q.*)::webhook.queue, 'items')::json->'data'->>'event_id')::bigint = q.event_id) AS ids_ok
+  FROM webhook.queued q WHERE hook_id = :items_id;
 SELECT event_type, schema, "table", status, attempts
-  FROM webhook.deliveries WHERE webhook = 'items' ORDER BY id;
+  FROM webhook.deliveries WHERE webhook = 'items' ORDER BY event_id;
 SELECT name, state, pending FROM webhook.webhooks WHERE name = 'items';
 
 -- a webhook hears only its events; two webhooks each get their own event
@@ -50,8 +51,8 @@ SELECT webhook.register('items-inserts', 'http://127.0.0.1:9/ins', 'items',
 INSERT INTO items (id, name) VALUES (10, 'ten');
 UPDATE items SET name = 'TEN';
 SELECT h.name, q.op, q.new_row->>'name' AS name
-  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
- WHERE h.name LIKE 'items%' AND q.new_row->>'id' = '10' ORDER BY h.name, q.id;
+  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
+ WHERE h.name LIKE 'items%' AND q.new_row->>'id' = '10' ORDER BY h.name, q.event_id;
 
 -- a writer with no privilege on the extension's tables still queues
 CREATE ROLE webhook_writer;
@@ -59,8 +60,9 @@ GRANT ALL ON items TO webhook_writer;
 SET ROLE webhook_writer;
 INSERT INTO items (id, name) VALUES (11, 'from an unprivileged writer');
 SELECT count(*) FROM webhook.queue;
+SELECT count(*) FROM webhook.log_0;
 RESET ROLE;
-SELECT count(*) AS queued FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
+SELECT count(*) AS queued FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
  WHERE q.new_row->>'id' = '11';
 
 -- rows too large to send go thin: the key columns and "truncated": true
@@ -72,8 +74,8 @@ SELECT webhook.register('keyless', 'http://127.0.0.1:9/keyless', 'keyless') > 0 
 INSERT INTO keyless VALUES (repeat('z', 5000));
 RESET webhook.max_payload_size;
 SELECT q.op, q.truncated, q.old_row, q.new_row, q.changed,
-       (webhook._body(q, 'items')::jsonb->'data'->'truncated') AS body_says
-  FROM webhook.queue q WHERE q.truncated ORDER BY q.id;
+       (webhook._body(ROW(q.*)::webhook.queue, 'items')::jsonb->'data'->'truncated') AS body_says
+  FROM webhook.queued q WHERE q.truncated ORDER BY q.event_id, q.hook_id;
 
 -- ping queues a test event; redeliver only takes finished deliveries
 SELECT webhook.ping('items') > 0 AS pinged;

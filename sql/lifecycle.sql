@@ -25,13 +25,13 @@ INSERT INTO app.b VALUES (1);
 INSERT INTO app.parted VALUES (1);
 TRUNCATE app.c;
 SELECT q.op, q.schema_name, q.table_name
-  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
- WHERE h.name = 'app' ORDER BY q.id;
+  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
+ WHERE h.name = 'app' ORDER BY q.event_id;
 
 -- a table moved out of the watched schema is no longer captured
 ALTER TABLE app.a SET SCHEMA public;
 INSERT INTO public.a VALUES (1);
-SELECT count(*) AS events_from_moved_table FROM webhook.queue WHERE table_name = 'a';
+SELECT count(*) AS events_from_moved_table FROM webhook.queued WHERE table_name = 'a';
 ALTER TABLE public.a SET SCHEMA app;
 
 -- dropping a watched table takes its triggers with it
@@ -43,7 +43,7 @@ SELECT webhook.unregister('app');
 SELECT count(*) AS triggers_left FROM pg_trigger t
  WHERE t.tgfoid = 'webhook.capture()'::regprocedure
    AND t.tgrelid::regclass::text LIKE 'app.%';
-SELECT count(*) AS events_left FROM webhook.queue q WHERE q.schema_name = 'app';
+SELECT count(*) AS events_left FROM webhook.queued q WHERE q.schema_name = 'app';
 CREATE TABLE app.after_unregister (id int);
 SELECT count(*) AS triggers_on_new_table FROM pg_trigger
  WHERE tgrelid = 'app.after_unregister'::regclass;

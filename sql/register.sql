@@ -99,5 +99,5 @@ CREATE TRIGGER forged AFTER INSERT ON temp_misuse FOR EACH ROW EXECUTE FUNCTION 
 INSERT INTO temp_misuse VALUES (1);
 CREATE TRIGGER forged AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION webhook.capture('999');
 INSERT INTO misuse VALUES (2);
-SELECT count(*) AS forged_events FROM webhook.queue;
+SELECT count(*) AS forged_events FROM webhook.queued;
 DROP TABLE misuse;

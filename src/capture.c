@@ -5,29 +5,27 @@
  *
  * webhook.register installs, for each webhook and watched table, a row-level
  * AFTER INSERT/UPDATE/DELETE trigger and a statement-level AFTER TRUNCATE
- * trigger, both calling webhook.capture('<hook id>').  Each firing adds one
- * row to webhook.queue, in the writer's transaction: the row is visible to
- * the worker only once the transaction commits, and vanishes with it (or
- * with a rolled-back subtransaction).  The trigger never touches the network
- * and never waits on the worker: it only asks for the worker's latch to be
- * set at commit.
+ * trigger, both calling webhook.capture('<hook id>').  Each firing hands its
+ * change to the event log (eventlog.c), which keeps it in memory and writes
+ * it, in chunks, into the log table inside the writer's transaction: a
+ * change is visible to the worker only once the transaction commits, and
+ * vanishes with it (or with a rolled-back subtransaction).  When several
+ * webhooks watch a table, the first trigger of a change serialises the row
+ * and the others only add their webhook to it.  The trigger never touches
+ * the network and never waits on the worker: it only asks for the worker's
+ * latch to be set at commit.
  *
- * The writer's path is kept short.  The queue row is formed here and written
- * with heap_insert plus one index_insert per index, without SPI or the
- * executor, and without the writer needing any privilege on the queue: the
- * queue is the extension's, and this is the extension's code.  webhook.queue
- * must therefore have only plain indexes (no expressions, no predicates).
+ * Per backend, a cache of firing triggers: which webhook each serves,
+ * whether it really belongs to that webhook, and which relation its events
+ * name, dropped by a relcache callback when the watched relation's relcache
+ * entry is invalidated (ALTER TABLE, DROP TRIGGER) or webhook.hook's is (a
+ * webhook paused, resumed, dropped).  The names themselves are looked up
+ * per chunk through the syscache, so a renamed table or schema is reported
+ * by its new name from the next statement on.
  *
- * Two caches, per backend, both dropped by a relcache callback:
- *	- the queue's layout (its OID, its sequence, attribute numbers), dropped
- *	  when the queue's relcache entry is invalidated (DROP EXTENSION, ALTER);
- *	- per firing trigger: which webhook it serves, whether it really belongs
- *	  to that webhook, and the schema and table names to report, dropped when
- *	  the watched relation's relcache entry is invalidated (ALTER TABLE ...
- *	  RENAME, SET SCHEMA, DROP TRIGGER).
- * The second cache is also the guard against forged triggers: anyone may
- * create a trigger that calls webhook.capture('3') on a table of their own,
- * but it only queues events if webhook 3 watches that table (or a partition
+ * The cache is also the guard against forged triggers: anyone may create a
+ * trigger that calls webhook.capture('3') on a table of their own, but it
+ * only queues events if webhook 3 watches that table (or a partition
  * ancestor of it, or its schema).  Otherwise it does nothing.
  *
  *-------------------------------------------------------------------------
@@ -68,32 +66,14 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "eventlog.h"
+#include "rowjson.h"
 
 PG_FUNCTION_INFO_V1(webhook_capture);
 PG_FUNCTION_INFO_V1(webhook_hooks_changed);
 
-/* The queue's layout, looked up once per backend. */
-typedef struct QueueLayout
-{
-	bool		valid;
-	Oid			relid;
-	Oid			seqid;
-	Oid			hook_relid;		/* webhook.hook */
-	AttrNumber	id,
-				event_id,
-				hook_id,
-				op,
-				schema_name,
-				table_name,
-				created_at,
-				old_row,
-				new_row,
-				changed,
-				truncated,
-				status,
-				attempts,
-				next_attempt_at;
-} QueueLayout;
+/* webhook.hook, whose invalidation drops every cached target */
+static Oid	hook_relid = InvalidOid;
 
 /* What one firing trigger captures for, looked up once per backend. */
 typedef struct CaptureTarget
@@ -103,11 +83,9 @@ typedef struct CaptureTarget
 	int32		hook_id;
 	bool		belongs;		/* does the webhook watch this relation? */
 	bool		active;			/* was the webhook active? then wake the worker */
-	char	   *schema_name;	/* what to report: the watched relation */
-	char	   *table_name;
+	Oid			reported;		/* the relation its events name */
 } CaptureTarget;
 
-static QueueLayout queue = {false};
 static HTAB *targets = NULL;
 
 /* Drop cached knowledge of a relation (InvalidOid: of all relations). */
@@ -117,8 +95,6 @@ capture_relcache_callback(Datum arg, Oid relid)
 	HASH_SEQ_STATUS seq;
 	CaptureTarget *t;
 
-	if (relid == InvalidOid || relid == queue.relid)
-		queue.valid = false;
 	if (targets == NULL)
 		return;
 	hash_seq_init(&seq, targets);
@@ -126,73 +102,25 @@ capture_relcache_callback(Datum arg, Oid relid)
 	{
 		/* webhook._hooks_changed() names webhook.hook: a state changed */
 		if (relid == InvalidOid || t->relid == relid ||
-			(OidIsValid(relid) && relid == queue.hook_relid))
-		{
-			if (t->schema_name)
-				pfree(t->schema_name);
-			if (t->table_name)
-				pfree(t->table_name);
+			(OidIsValid(relid) && relid == hook_relid))
 			hash_search(targets, &t->tgoid, HASH_REMOVE, NULL);
-		}
 	}
 }
 
-static AttrNumber
-queue_attnum(const char *name)
-{
-	AttrNumber	n = get_attnum(queue.relid, name);
-
-	if (n == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"webhook.queue\" does not exist", name),
-				 errhint("Reinstall the webhook extension.")));
-	return n;
-}
-
-/* Look up the queue's OIDs and attribute numbers, if not known. */
-static void
-load_queue_layout(void)
-{
-	Oid			nsp;
-
-	if (queue.valid)
-		return;
-	nsp = get_namespace_oid("webhook", false);
-	queue.relid = get_relname_relid("queue", nsp);
-	queue.seqid = get_relname_relid("queue_id_seq", nsp);
-	queue.hook_relid = get_relname_relid("hook", nsp);
-	if (!OidIsValid(queue.relid) || !OidIsValid(queue.seqid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"webhook.queue\" does not exist"),
-				 errhint("Reinstall the webhook extension.")));
-	queue.id = queue_attnum("id");
-	queue.event_id = queue_attnum("event_id");
-	queue.hook_id = queue_attnum("hook_id");
-	queue.op = queue_attnum("op");
-	queue.schema_name = queue_attnum("schema_name");
-	queue.table_name = queue_attnum("table_name");
-	queue.created_at = queue_attnum("created_at");
-	queue.old_row = queue_attnum("old_row");
-	queue.new_row = queue_attnum("new_row");
-	queue.changed = queue_attnum("changed");
-	queue.truncated = queue_attnum("truncated");
-	queue.status = queue_attnum("status");
-	queue.attempts = queue_attnum("attempts");
-	queue.next_attempt_at = queue_attnum("next_attempt_at");
-	queue.valid = true;
-}
-
-/* The role that owns webhook.queue; the layout must be loaded. */
+/* The role that owns webhook.hook (and the extension's other tables). */
 static Oid
-queue_owner(void)
+hook_owner(void)
 {
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(queue.relid));
+	HeapTuple	tup;
 	Oid			owner;
 
+	hook_relid = get_relname_relid("hook", get_namespace_oid("webhook", false));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(hook_relid));
 	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", queue.relid);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"webhook.hook\" does not exist"),
+				 errhint("Reinstall the webhook extension.")));
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;
@@ -200,7 +128,7 @@ queue_owner(void)
 
 /*
  * Read webhook hook_id's relation and schema (cold path, once per trigger
- * per backend).  Runs the query as the owner of webhook.queue, since the
+ * per backend).  Runs the query as the owner of webhook.hook, since the
  * writer may not read the catalog.  Returns false if there is no such
  * webhook.
  */
@@ -214,9 +142,8 @@ fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active)
 	bool		found = false;
 	bool		isnull;
 
-	load_queue_layout();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(queue_owner(),
+	SetUserIdAndSecContext(hook_owner(),
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -293,12 +220,7 @@ resolve_target(CaptureTarget *t, Relation rel)
 		}
 	}
 	t->belongs = OidIsValid(chosen);
-	if (t->belongs)
-	{
-		t->schema_name = MemoryContextStrdup(CacheMemoryContext,
-											 get_namespace_name(get_rel_namespace(chosen)));
-		t->table_name = MemoryContextStrdup(CacheMemoryContext, get_rel_name(chosen));
-	}
+	t->reported = chosen;
 	if (watched_schema)
 		pfree(watched_schema);
 }
@@ -395,13 +317,6 @@ changed_columns(HeapTuple oldtup, HeapTuple newtup, TupleDesc tupdesc)
 										   TYPALIGN_INT));
 }
 
-/* A row as a json datum, like row_to_json: every type has a JSON form. */
-static Datum
-row_json(HeapTuple tuple, TupleDesc tupdesc)
-{
-	return DirectFunctionCall1(row_to_json, heap_copy_tuple_as_datum(tuple, tupdesc));
-}
-
 /*
  * Roughly how many bytes a row's values take, without detoasting them: the
  * JSON text is at least about this long.  Only out-of-line (TOASTed) values
@@ -494,176 +409,6 @@ row_key_json(HeapTuple tuple, Relation rel)
 }
 
 /*
- * The queue as opened by this statement: the relation, its indexes and a
- * slot, kept open from the first event to the end of the statement (all of
- * an INSERT ... SELECT's row triggers fire within it) so that each event
- * costs only its inserts.  Everything lives in TopTransactionContext and
- * belongs to the top transaction's resource owner, so subtransactions come
- * and go without touching it.  It is closed when a statement ends
- * (webhook_capture_release, from the executor and utility hooks) so that
- * the same transaction may still TRUNCATE, ALTER or DROP the queue, and at
- * the latest at pre-commit; at abort the resource owner releases it and the
- * transaction callback forgets it.
- */
-typedef struct OpenQueue
-{
-	LocalTransactionId lxid;
-	Relation	rel;
-	ResultRelInfo *rri;
-	TupleTableSlot *slot;
-} OpenQueue;
-
-static OpenQueue *open_queue = NULL;
-
-static void
-close_open_queue(void)
-{
-	ResourceOwner save_owner = CurrentResourceOwner;
-	OpenQueue  *oq = open_queue;
-
-	open_queue = NULL;
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	ExecDropSingleTupleTableSlot(oq->slot);
-	ExecCloseIndices(oq->rri);
-	table_close(oq->rel, NoLock);
-	CurrentResourceOwner = save_owner;
-}
-
-/* Close the queue if this transaction's statements left it open. */
-void
-webhook_capture_release(void)
-{
-	if (open_queue != NULL && open_queue->lxid == MyProc->lxid && IsTransactionState())
-		close_open_queue();
-}
-
-static void
-capture_xact_callback(XactEvent event, void *arg)
-{
-	if (open_queue == NULL)
-		return;
-	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
-		close_open_queue();
-	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
-			 event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT)
-		open_queue = NULL;		/* released by the resource owner */
-}
-
-/* The queue, opened with its indexes for this transaction; layout loaded. */
-static OpenQueue *
-get_open_queue(void)
-{
-	static bool callbacks_registered = false;
-	MemoryContext old;
-	ResourceOwner save_owner;
-	OpenQueue  *oq;
-
-	if (open_queue != NULL && open_queue->lxid == MyProc->lxid)
-		return open_queue;
-	open_queue = NULL;
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(capture_xact_callback, NULL);
-		callbacks_registered = true;
-	}
-
-	/*
-	 * Taking the lock processes pending invalidations, which may drop the
-	 * layout: load it again afterwards.
-	 */
-	load_queue_layout();
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	save_owner = CurrentResourceOwner;
-	/* not the portal's or a subtransaction's: they must last to commit */
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	oq = palloc0(sizeof(OpenQueue));
-	oq->rel = table_open(queue.relid, RowExclusiveLock);
-	load_queue_layout();
-	oq->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(oq->rri, oq->rel, 1, NULL, 0);
-	ExecOpenIndices(oq->rri, false);
-	for (int i = 0; i < oq->rri->ri_NumIndices; i++)
-	{
-		IndexInfo  *ii = oq->rri->ri_IndexRelationInfo[i];
-
-		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("index \"%s\" on webhook.queue is not supported",
-							RelationGetRelationName(oq->rri->ri_IndexRelationDescs[i])),
-					 errdetail("The capture trigger maintains only plain indexes on the queue.")));
-	}
-	oq->slot = MakeSingleTupleTableSlot(RelationGetDescr(oq->rel), &TTSOpsHeapTuple);
-	oq->lxid = MyProc->lxid;
-	CurrentResourceOwner = save_owner;
-	MemoryContextSwitchTo(old);
-	open_queue = oq;
-	return oq;
-}
-
-/*
- * Add the index entries for a tuple just inserted into webhook.queue: the
- * part of ExecInsertIndexTuples a table with only plain indexes needs.
- */
-static void
-insert_index_entries(OpenQueue *oq, HeapTuple tup)
-{
-	Datum		values[INDEX_MAX_KEYS];
-	bool		isnull[INDEX_MAX_KEYS];
-
-	ExecStoreHeapTuple(tup, oq->slot, false);
-	for (int i = 0; i < oq->rri->ri_NumIndices; i++)
-	{
-		IndexInfo  *ii = oq->rri->ri_IndexRelationInfo[i];
-
-		FormIndexDatum(ii, oq->slot, NULL, values, isnull);
-		index_insert(oq->rri->ri_IndexRelationDescs[i], values, isnull, &tup->t_self,
-					 oq->rel, ii->ii_Unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-					 false, ii);
-	}
-	ExecClearTuple(oq->slot);
-}
-
-/* Write one event into webhook.queue (open, layout loaded). */
-static void
-queue_event(OpenQueue *oq, int32 hook_id, Datum schema_name, Datum table_name,
-			char op, Datum old_json, Datum new_json, Datum changed, bool truncated)
-{
-	TupleDesc	desc = RelationGetDescr(oq->rel);
-	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
-	HeapTuple	tup;
-	int64		id;
-
-	memset(nulls, true, sizeof(bool) * desc->natts);
-
-#define SET(col, value) (values[(col) - 1] = (value), nulls[(col) - 1] = false)
-	id = nextval_internal(queue.seqid, false);
-	SET(queue.id, Int64GetDatum(id));
-	SET(queue.event_id, Int64GetDatum(id));
-	SET(queue.hook_id, Int32GetDatum(hook_id));
-	SET(queue.op, CharGetDatum(op));
-	SET(queue.schema_name, schema_name);
-	SET(queue.table_name, table_name);
-	SET(queue.created_at, TimestampTzGetDatum(GetCurrentTimestamp()));
-	if (old_json)
-		SET(queue.old_row, old_json);
-	if (new_json)
-		SET(queue.new_row, new_json);
-	if (changed)
-		SET(queue.changed, changed);
-	SET(queue.truncated, BoolGetDatum(truncated));
-	SET(queue.status, CharGetDatum('p'));
-	SET(queue.attempts, Int32GetDatum(0));
-	SET(queue.next_attempt_at, TimestampTzGetDatum(DT_NOBEGIN));
-#undef SET
-
-	tup = heap_form_tuple(desc, values, nulls);
-	heap_insert(oq->rel, tup, GetCurrentCommandId(true), 0, NULL);
-	insert_index_entries(oq, tup);
-}
-
-/*
  * webhook.capture(hook_id): queue one event for the firing row (or TRUNCATE)
  * for webhook hook_id.
  */
@@ -679,6 +424,9 @@ webhook_capture(PG_FUNCTION_ARGS)
 	HeapTuple	newtup = NULL;
 	Datum		changed = (Datum) 0;
 	CaptureTarget *t;
+	WebhookChangeId id;
+	bool		active;
+	Oid			reported;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -733,30 +481,28 @@ webhook_capture(PG_FUNCTION_ARGS)
 		}
 	}
 
-	if (op == 'U')
-	{
-		changed = changed_columns(oldtup, newtup, tupdesc);
-		if (changed == (Datum) 0)
-			return PointerGetDatum(NULL);	/* nothing changed: no event */
-	}
-
-	/*
-	 * A trigger its webhook does not watch queues nothing (see header).
-	 * Copy what the target says at once: opening the queue below may
-	 * process invalidations that drop cache entries.  (Resolving a new
-	 * target runs a query, whose end closes the queue if a previous row
-	 * left it open; so resolve first, open after.)
-	 */
+	/* a trigger its webhook does not watch queues nothing (see header) */
 	t = target_for(trigdata, (int32) hook_id);
-	if (t->belongs)
+	webhook_change_id(&id, trigdata->tg_relation, op, op == 'D' ? oldtup : newtup);
+	if (!t->belongs)
+		return PointerGetDatum(NULL);
+	active = t->active;
+	reported = t->reported;		/* t may go with the next invalidation */
+
+	/* another webhook's trigger has just stored this change: share it */
+	if (!webhook_log_add_hook((int32) hook_id, reported, &id))
 	{
-		Datum		schema_name = CStringGetTextDatum(t->schema_name);
-		Datum		table_name = CStringGetTextDatum(t->table_name);
-		bool		active = t->active;
 		Datum		old_json = (Datum) 0;
 		Datum		new_json = (Datum) 0;
 		Size		limit = (Size) webhook_max_payload_size;
 		bool		truncated;
+
+		if (op == 'U')
+		{
+			changed = changed_columns(oldtup, newtup, tupdesc);
+			if (changed == (Datum) 0)
+				return PointerGetDatum(NULL);	/* nothing changed: no event */
+		}
 
 		/*
 		 * Rows too large to send are sent thin, as their key columns and a
@@ -767,8 +513,8 @@ webhook_capture(PG_FUNCTION_ARGS)
 			(newtup ? row_raw_size(newtup, tupdesc) : 0) > limit;
 		if (!truncated)
 		{
-			old_json = oldtup ? row_json(oldtup, tupdesc) : (Datum) 0;
-			new_json = newtup ? row_json(newtup, tupdesc) : (Datum) 0;
+			old_json = oldtup ? webhook_row_json(trigdata->tg_relation, oldtup) : (Datum) 0;
+			new_json = newtup ? webhook_row_json(trigdata->tg_relation, newtup) : (Datum) 0;
 			truncated = (old_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(old_json)) : 0) +
 				(new_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(new_json)) : 0) > limit;
 		}
@@ -777,14 +523,15 @@ webhook_capture(PG_FUNCTION_ARGS)
 			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation) : (Datum) 0;
 			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
 		}
-		queue_event(get_open_queue(), (int32) hook_id, schema_name, table_name, op,
-					old_json, new_json, changed, truncated);
-		/* a paused or disabled webhook's events wait: resume wakes the worker */
-		if (active)
-			webhook_request_wake();
-		else
-			webhook_note_inactive_event();
+		webhook_log_append((int32) hook_id, reported, &id,
+						   old_json, new_json, changed, truncated);
 	}
+
+	/* a paused or disabled webhook's events wait: resume wakes the worker */
+	if (active)
+		webhook_request_wake();
+	else
+		webhook_note_inactive_event();
 
 	return PointerGetDatum(NULL);
 }

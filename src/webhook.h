@@ -90,7 +90,7 @@ extern void webhook_request_wake(void);
 extern void webhook_note_hooks_changed(void);
 extern void webhook_note_inactive_event(void);
 
-/* capture.c */
+/* eventlog.c: a statement ended; write what it captured */
 extern void webhook_capture_release(void);
 
 /* launcher.c: the launcher, and the worker slots in shared memory */

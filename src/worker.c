@@ -72,6 +72,7 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "eventlog.h"
 #include "http.h"
 
 /* longest sleep with nothing to do: a safety net, not polling */
@@ -93,6 +94,8 @@
 /* outcomes gather for a record transaction this long at most, or this many */
 #define RECORD_DELAY_MS 2
 #define RECORD_BATCH 256
+/* between two rotation passes of the event log while it has work */
+#define ROTATE_PAUSE_MS 1000
 /* rows removed per retention pass */
 #define PURGE_BATCH 10000
 /* bounds on a receiver's Retry-After */
@@ -160,6 +163,7 @@ static HTAB *slots;
 static int	total_held = 0;
 static TimestampTz first_outcome_at = 0;	/* when the oldest unrecorded outcome came */
 static bool fifo_outcome = false;	/* is one of them a fifo webhook's? */
+static bool log_dirty = false;	/* may a log table be due for rotation? */
 static int *schedule_ms = NULL;
 static int	schedule_len = 0;
 
@@ -1258,6 +1262,18 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		*recovered = true;
 	}
 
+	/*
+	 * Deliveries for what committed since the last claim, in commit order;
+	 * the claim's read-only statements run on the transaction's snapshot,
+	 * which must see them.
+	 */
+	if (webhook_expand_log() > 0)
+	{
+		log_dirty = true;
+		CommandCounterIncrement();
+		UpdateActiveSnapshotCommandId();
+	}
+
 	/* a webhook whose owner lost the right to read what it watches stops */
 	flagged = webhook_take_check_owners();
 	if (flagged || GetCurrentTimestamp() >= next_owner_check ||
@@ -1539,6 +1555,26 @@ static int	record_failures = 0;
 static int	finished_since_claim = 0;	/* outcomes since the last claim */
 static TimestampTz next_retry = 0;
 static TimestampTz next_purge = 0;
+static TimestampTz next_rotate = 0;
+
+/* One rotation pass of the event log (expand.c), in its own transaction. */
+static void
+guarded_rotate(TimestampTz now)
+{
+	PG_TRY();
+	{
+		Oid			ext = begin_work("rotating the event log");
+
+		log_dirty = OidIsValid(ext) && webhook_rotate_log();
+		end_work();
+	}
+	PG_CATCH();
+	{
+		recover_from_error();
+	}
+	PG_END_TRY();
+	next_rotate = TimestampTzPlusMilliseconds(now, ROTATE_PAUSE_MS);
+}
 static TimestampTz next_look = 0;
 
 /*
@@ -1819,6 +1855,8 @@ webhook_worker_main(Datum main_arg)
 		}
 		if (present && now >= next_purge)
 			guarded_purge(now);
+		if (present && log_dirty && now >= next_rotate)
+			guarded_rotate(now);
 		start_waiting();
 
 		/* sleep until a socket, the latch, libcurl's timer or a due retry */
@@ -1830,6 +1868,8 @@ webhook_worker_main(Datum main_arg)
 			timeout = Min(timeout, ms_until(owner_recheck, now));
 		if (present)
 			timeout = Min(timeout, ms_until(next_purge, now));
+		if (present && log_dirty)
+			timeout = Min(timeout, ms_until(next_rotate, now));
 		if (webhook_http_timeout() >= 0)
 			timeout = Min(timeout, webhook_http_timeout());
 		/* (a claim waits for outcomes to be recorded: no hurry for it until then) */

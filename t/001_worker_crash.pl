@@ -111,14 +111,19 @@ my $writer = fork();
 die "fork: $!" unless defined $writer;
 if ($writer == 0)
 {
-	open my $fh, '>>', $ledger or die;
-	$fh->autoflush(1);
-	for my $i (1 .. 400)
-	{
-		my ($ret) = $node->psql('postgres', "INSERT INTO ledger (marker) VALUES ('w$i')");
-		print $fh "w$i\n" if $ret == 0;
-	}
-	POSIX::_exit(0);			# not exit: the framework's END blocks would stop the node
+	# psql can die on a broken pipe when the server goes away under it: the
+	# child must still leave through _exit, never through die, or the
+	# framework's END blocks would stop the node from the child
+	eval {
+		open my $fh, '>>', $ledger or die;
+		$fh->autoflush(1);
+		for my $i (1 .. 400)
+		{
+			my ($ret) = eval { $node->psql('postgres', "INSERT INTO ledger (marker) VALUES ('w$i')") };
+			print $fh "w$i\n" if defined $ret && $ret == 0;
+		}
+	};
+	POSIX::_exit(0);
 }
 $node->poll_query_until('postgres', "SELECT count(*) >= 40 FROM ledger WHERE marker LIKE 'w%'")
   or die "the writer did not start";
