@@ -633,6 +633,8 @@ take_news(LauncherNews *news)
 				webhook_shared->holds[i].dboid = InvalidOid;
 				webhook_shared->holds[i].pid = 0;
 				webhook_shared->hold_releases++;
+				/* ours, and before the look at pg_database: not news */
+				news->hold_releases = webhook_shared->hold_releases;
 			}
 			SpinLockRelease(&webhook_shared->mutex);
 			continue;

@@ -20,9 +20,9 @@
 
 #include <sys/socket.h>
 
+#include "nodes/nodes.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
-#include "nodes/nodes.h"
 #include "storage/spin.h"
 
 #define WEBHOOK_VERSION "1.0"
