@@ -200,7 +200,7 @@ webhook_wake_worker(void)
 void
 webhook_flag_owners(void)
 {
-	Latch	   *latches[128];
+	Latch	   *latches[WEBHOOK_MAX_WORKERS];
 	int			n = 0;
 
 	if (webhook_shared == NULL)
@@ -564,7 +564,7 @@ clear_orphans(void)
 
 	for (;;)
 	{
-		Latch	   *latches[128];
+		Latch	   *latches[WEBHOOK_MAX_WORKERS];
 		int			n = 0;
 
 		busy = false;

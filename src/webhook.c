@@ -357,7 +357,7 @@ _PG_init(void)
 							"Each worker is a background worker process: max_worker_processes must leave room for them and the launcher.",
 							&webhook_max_workers,
 							8,
-							1, 128,
+							1, WEBHOOK_MAX_WORKERS,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

@@ -48,6 +48,7 @@ typedef struct WebhookWorkerSlot
 	bool		check_owners;
 } WebhookWorkerSlot;
 
+#define WEBHOOK_MAX_WORKERS 128	/* the most webhook.max_workers may be */
 #define WEBHOOK_MAX_HOLDS 16
 #define WEBHOOK_MAX_NOTIFY 16
 
