@@ -40,11 +40,13 @@
  * back.  A hold whose backend died is dropped by the launcher.
  *
  * Locking: one spinlock (webhook_shared->mutex) protects the slots, the
- * holds and the notifications; it is held only to copy or set a few fields,
- * never across a call that can fail.  A slot's dboid is set and cleared by
- * the launcher only (reserve_slot, reap); pid and latch by its worker only
- * (attach, detach); stop by a holder, and check_owners by committing
- * writers.  Latches are set after the lock is released.
+ * holds and the notifications; it is held only to scan the slots or copy or
+ * set a few fields, never across a call that can fail.  A slot's dboid is
+ * set and cleared by the launcher only (reserve_slot, reap); pid, latch and
+ * exited by its worker (attach, detach); stop by a holder or the launcher,
+ * no_extension by the worker as it leaves, check_owners by committing
+ * writers (and cleared by the worker).  Latches are set after the lock is
+ * released.
  *
  * On a hot standby nothing is delivered: the launcher starts with the
  * server's consistent state, so it shows in pg_stat_activity, and checks
@@ -763,15 +765,17 @@ reap(DbEntry *e, TimestampTz now)
 		e->state = DB_IDLE;
 	else
 	{
+		long		delay;
+
 		if (TimestampDifferenceExceeds(e->started_at, now, BACKOFF_RESET_MS))
 			e->failures = 0;
-		e->retry_at = TimestampTzPlusMilliseconds(now,
-												  Min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << Min(e->failures, 10)));
+		delay = Min(BACKOFF_MAX_MS, (long) BACKOFF_MIN_MS << Min(e->failures, 10));
+		e->retry_at = TimestampTzPlusMilliseconds(now, delay);
 		e->failures++;
 		e->state = DB_BACKOFF;
 		ereport(LOG,
 				(errmsg("webhook worker for database \"%s\" exited unexpectedly, restarting in %ld ms",
-						e->name, (long) Min(BACKOFF_MAX_MS, BACKOFF_MIN_MS << Min(e->failures - 1, 10)))));
+						e->name, delay)));
 	}
 	e->notified = false;
 	if (!e->seen)
