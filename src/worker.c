@@ -1681,8 +1681,10 @@ guarded_purge(TimestampTz now)
 }
 
 /*
- * Exit quietly if a DROP DATABASE, a rename or a CREATE DATABASE ...
- * TEMPLATE of this database waits for the worker to leave (launcher.c).
+ * Exit quietly if asked to (launcher.c): a DROP DATABASE, a rename or a
+ * CREATE DATABASE ... TEMPLATE of this database waits for the worker to
+ * leave, or the database became a template or stopped taking connections,
+ * or a launcher that restarted is taking over.
  * Deliveries in flight stay in s; whoever serves the database next sends
  * them again.
  */
@@ -1693,8 +1695,8 @@ leave_if_asked(bool announced)
 		return;
 	if (announced)
 		ereport(LOG,
-				(errmsg("webhook worker for database \"%s\" stops for a command that needs the database to itself",
-						my_dbname)));
+				(errmsg("webhook worker for database \"%s\" stops, as asked", my_dbname),
+				 errdetail("A DROP DATABASE, a rename or a CREATE DATABASE ... TEMPLATE needs the database to itself, the database no longer takes a worker, or a new launcher took over.")));
 	proc_exit(0);
 }
 

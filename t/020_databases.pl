@@ -122,6 +122,22 @@ ok(WebhookTest::wait_markers($receiver, '/ok/d2', 6, 10), 'd2 delivered meanwhil
 like(slurp_file($node->logfile), qr/webhook worker for database "d3" exited unexpectedly, restarting in 2000 ms/,
 	'the log says when it restarts');
 
+# the launcher is terminated: its successor takes over the workers' slots
+# (asking the old workers to leave) and serves every database again
+my $launcher = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook launcher'");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($launcher)");
+ok($node->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		 WHERE backend_type = 'webhook launcher' AND pid <> $launcher}),
+	'a terminated launcher is restarted');
+write_markers('d4', 'd4-2');
+ok(WebhookTest::wait_markers($receiver, '/ok/d4', 2, 10), 'd4 delivers under the new launcher');
+ok($node->poll_query_until('postgres', q{
+		SELECT string_agg(datname, ',' ORDER BY datname) = 'd1,d2,d3,d4' FROM pg_stat_activity
+		 WHERE backend_type = 'webhook worker'}),
+	'one worker per database again');
+
 # kill -9 of d1's worker: the cluster restarts; d2 delivers again once it is back
 my $pid = WebhookTest::worker_pid($node, 'd1');
 $t0 = time;
