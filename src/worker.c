@@ -1684,9 +1684,8 @@ guarded_purge(TimestampTz now)
  * Exit quietly if asked to (launcher.c): a DROP DATABASE, a rename or a
  * CREATE DATABASE ... TEMPLATE of this database waits for the worker to
  * leave, or the database became a template or stopped taking connections,
- * or a launcher that restarted is taking over.
- * Deliveries in flight stay in s; whoever serves the database next sends
- * them again.
+ * or a launcher that restarted is taking over.  Deliveries in flight stay
+ * in s; whoever serves the database next sends them again.
  */
 static void
 leave_if_asked(bool announced)
