@@ -9,6 +9,7 @@ OBJS = \
 	src/rowjson.o \
 	src/worker.o \
 	src/launcher.o \
+	src/slots.o \
 	src/http.o \
 	src/sign.o \
 	src/guard.o

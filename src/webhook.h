@@ -29,7 +29,7 @@
 #define WEBHOOK_USER_AGENT "pg-webhook/" WEBHOOK_VERSION
 
 /*
- * Shared state (launcher.c explains who touches what).  One slot per
+ * Shared state (slots.c explains who touches what).  One slot per
  * running worker, webhook.max_workers of them: a writer finds the worker of
  * its database there (dboid) to set its latch at commit.  check_owners is
  * set when a GRANT, REVOKE, ALTER TABLE or role change commits, so that the
@@ -94,7 +94,18 @@ extern void webhook_note_inactive_event(void);
 /* eventlog.c: a statement ended; write what it captured */
 extern void webhook_capture_release(void);
 
-/* launcher.c: the launcher, and the worker slots in shared memory */
+/* What a turn of the launcher reads from shared memory (slots.c). */
+typedef struct WebhookLauncherNews
+{
+	bool		all;			/* every absent database is news */
+	int			n;
+	Oid			dbs[WEBHOOK_MAX_NOTIFY];	/* databases whose extension changed */
+	uint64		hold_releases;	/* webhook_shared->hold_releases then */
+	int			nheld;
+	Oid			held[WEBHOOK_MAX_HOLDS];	/* databases held then */
+} WebhookLauncherNews;
+
+/* slots.c: the worker slots, holds and notifications in shared memory */
 extern Size webhook_shared_size(void);
 extern void webhook_shared_init(WebhookShared *shared);
 extern void webhook_wake_worker(void);
@@ -105,6 +116,14 @@ extern void webhook_worker_attach(int slot);
 extern bool webhook_worker_stop_requested(void);
 extern void webhook_worker_exit_no_extension(void);
 extern bool webhook_take_check_owners(void);
+extern void webhook_slots_attach_launcher(void);
+extern void webhook_slots_clear_orphans(void);
+extern void webhook_slots_take_news(WebhookLauncherNews *news);
+extern void webhook_slot_ask_to_stop(int slot);
+extern int	webhook_slot_reserve(Oid db, uint64 hold_releases);
+extern void webhook_slot_release(int slot, bool *no_extension, bool *stopped);
+
+/* launcher.c */
 extern PGDLLEXPORT void webhook_launcher_main(Datum main_arg);
 
 /* worker.c */
