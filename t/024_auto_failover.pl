@@ -5,8 +5,9 @@
 # each failover, events committed on the old primary are delivered by the
 # new one: none lost, none for rolled-back work, duplicates only for what
 # the old primary had sent but the standby had not yet heard was delivered.
-# The old primary, rejoining as a standby, delivers nothing.  Prints the
-# ledger.
+# A second webhook, whose receiver is up but slow, has requests in flight
+# at the crash: exactly those may come twice.  The old primary, rejoining
+# as a standby, delivers nothing.  Prints the ledgers.
 #
 # Skipped, saying so, when pg_autoctl is not installed (Debian's
 # postgresql-15-auto-failover; tools/deps.sh installs it).
@@ -269,24 +270,36 @@ sub known_delivered
 {
 	my ($node) = @_;
 	return sql($port{$node}, 'postgres',
-		"SELECT count(*) FROM webhook.deliveries WHERE status = 'delivered'") // 0;
+		"SELECT count(*) FROM webhook.deliveries WHERE webhook = 'hook' AND status = 'delivered'") // 0;
 }
 
 # 2. The new primary crashes (kill -9 of node2's keeper and postgres):
-# pg_auto_failover promotes node1, and node2 rejoins as a standby.
+# pg_auto_failover promotes node1, and node2 rejoins as a standby.  The
+# ledger's receiver is down again; a second webhook posts batch E to a
+# receiver that is up but takes 2 s to answer, so that requests are in
+# flight at the crash: those, and only those, may come twice.
 write_batch('node2', 'd', 20);
 ok(WebhookTest::wait_markers($receiver, '/ok/ledger', 80, 30), 'node2 delivers batch D');
+my $slow = WebhookTest::start_receiver();
+defined sql($port{node2}, 'postgres', qq{
+	SELECT webhook.register('slow', '$slow->{url}/slow/2000/slow', 'ledger', max_attempts => 100000);
+}) or die 'registering the slow webhook failed';
 WebhookTest::stop_receiver($receiver);
+my $e_from = @committed;
 write_batch('node2', 'e', 20);
 ok( poll('batch E retrying on node2', 30, sub {
-			(sql($port{node2}, 'postgres',
-					"SELECT count(*) FROM webhook.deliveries WHERE attempts > 0 AND status <> 'delivered'")
+			(sql($port{node2}, 'postgres', q{
+				SELECT count(*) FROM webhook.deliveries
+				 WHERE webhook = 'hook' AND attempts > 0 AND status <> 'delivered'})
 				  // 0) == 20
 		}),
 	'node2 tries batch E and fails: the receiver is down');
+ok(WebhookTest::wait_markers($slow, '/slow/2000/slow', 1, 30),
+	'and has requests of the slow webhook in flight');
 my $known2 = known_delivered('node1');
 $t0 = time;
 my $crashed = delete $keeper{ $pgdata{node2} };
+my $in_flight = grep { $_->{path} eq '/slow/2000/slow' } WebhookTest::received($slow);
 kill 'KILL', -$crashed;
 waitpid($crashed, 0);
 ok( poll('node1 promoted', 120, sub { formation() =~ /^node1:(?:wait_)?primary,/ }),
@@ -296,6 +309,8 @@ $receiver = WebhookTest::start_receiver($port, $receiver->{log});
 write_batch('node1', 'f', 20);
 ok(WebhookTest::wait_markers($receiver, '/ok/ledger', 120, 60),
 	'node1 delivers batch E, committed on the crashed node2, and its own batch F');
+ok(WebhookTest::wait_markers($slow, '/slow/2000/slow', 40, 60),
+	'and so does the slow webhook');
 $t0 = time;
 start_keeper($pgdata{node2});
 ok(wait_formation('node1:primary,node2:secondary', 120), 'node2 rejoins as secondary');
@@ -321,5 +336,16 @@ note sprintf('failover ledger: %d committed, %d delivered, %d duplicates (in fli
 	$report->{committed}, $report->{delivered}, $report->{duplicates}, 20 - $a_known,
 	80 - $known2, $report->{leaked});
 
+# the slow webhook: batches E and F; only what was in flight at the crash twice
+my @ef = @committed[ $e_from .. $#committed ];
+my $slow_report = WebhookTest::ledger_check($slow, '/slow/2000/slow', \@ef,
+	[ grep { /^r[ef]/ } @rolled_back ]);
+cmp_ok($slow_report->{duplicates}, '<=', $in_flight,
+	'the slow webhook duplicates only requests in flight at the crash');
+note sprintf('slow webhook across the crash: %d committed, %d delivered, %d duplicates (%d requests in flight), %d rolled back sent',
+	$slow_report->{committed}, $slow_report->{delivered}, $slow_report->{duplicates},
+	$in_flight, $slow_report->{leaked});
+
 WebhookTest::stop_receiver($receiver);
+WebhookTest::stop_receiver($slow);
 done_testing();
