@@ -44,6 +44,7 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "utils/acl.h"
 #include "utils/timestamp.h"
 
 #include "webhook.h"
@@ -333,7 +334,13 @@ webhook_launcher_utility(Node *parsetree)
 	{
 		Oid			db = get_database_oid(target, true);
 
-		if (OidIsValid(db) && db != MyDatabaseId)
+		/*
+		 * Only for its owner (or a superuser), who alone may drop, rename
+		 * or copy it: anyone else's attempt fails anyway, and must not get
+		 * to stop the worker.
+		 */
+		if (OidIsValid(db) && db != MyDatabaseId &&
+			pg_database_ownercheck(db, GetUserId()))
 			hold_database(db);
 	}
 }

@@ -2,7 +2,8 @@
 # worker, even while its requests hang: ALTER DATABASE ... RENAME, CREATE
 # DATABASE ... TEMPLATE, DROP EXTENSION, DROP DATABASE (without and with
 # FORCE) each return within a second.  A renamed database, and one whose
-# DROP DATABASE failed, get their worker back.
+# DROP DATABASE failed, get their worker back; a role that may not drop the
+# database cannot stop its worker that way.
 use strict;
 use warnings;
 
@@ -82,6 +83,17 @@ $node->safe_psql('y', qq{
 });
 wait_sending('y');
 
+# someone who may not drop the database cannot stop its worker either
+$node->safe_psql('postgres', 'CREATE ROLE mallory LOGIN CREATEDB');
+my $pid = WebhookTest::worker_pid($node, 'y');
+my ($rc0, $out0, $err0) = $node->psql('postgres', 'DROP DATABASE y',
+	extra_params => [ '-U', 'mallory' ]);
+like($err0, qr/must be owner of database y/, 'a DROP DATABASE by a role that does not own it fails');
+($rc0, $out0, $err0) = $node->psql('postgres', 'ALTER DATABASE y RENAME TO y2',
+	extra_params => [ '-U', 'mallory' ]);
+like($err0, qr/must be owner of database y/, 'so does its rename');
+is(WebhookTest::worker_pid($node, 'y'), $pid, 'and the worker was never stopped');
+
 # a DROP DATABASE that fails: the worker comes back
 my ($rc, $out, $err) = $node->psql('postgres', 'BEGIN; DROP DATABASE y; COMMIT;');
 like($err, qr/cannot run inside a transaction block/, 'a DROP DATABASE that fails');
@@ -95,8 +107,8 @@ is( $node->safe_psql('postgres', q{
 	'0', 'no worker is left');
 
 my $log = slurp_file($node->logfile);
-unlike($log, qr/ERROR:  (?!DROP DATABASE cannot run inside a transaction block)/,
-	'no ERROR in the log but the failed DROP DATABASE');
+unlike($log, qr/ERROR:  (?!DROP DATABASE cannot run inside a transaction block|must be owner of database y)/,
+	'no ERROR in the log but the failed DROP DATABASEs and rename');
 unlike($log, qr/FATAL/, 'no FATAL in the log');
 
 $node->stop;
