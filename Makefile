@@ -12,11 +12,13 @@ OBJS = \
 	src/slots.o \
 	src/http.o \
 	src/sign.o \
-	src/guard.o
+	src/guard.o \
+	src/body.o \
+	src/filter.o
 DATA = webhook--1.0.sql
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
 
-REGRESS = register capture lifecycle
+REGRESS = register capture lifecycle replay filters spec_examples
 REGRESS_OPTS = --inputdir=. --outputdir=.
 
 PG_CONFIG ?= pg_config
@@ -59,6 +61,14 @@ bench:
 
 # Ten minutes of steady writes with webhook.retention = 1min: the queue's
 # size every 30 s, printed as one table (BENCHMARKS.md).  About 11 minutes.
+# What a webhook's condition costs the writer (README, Filters).  About a minute.
+.PHONY: bench-filter
+bench-filter:
+	tools/deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	bench/filter.sh
+
 .PHONY: bench-steady
 bench-steady:
 	tools/deps.sh

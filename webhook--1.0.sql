@@ -40,9 +40,21 @@ CREATE TABLE webhook.hook (
     last_failure_at     timestamptz,
     last_error          text,
     consecutive_failures integer NOT NULL DEFAULT 0,
-    failing_since       timestamptz
+    failing_since       timestamptz,
+    -- secrets replaced by rotate_secret that still sign until their expiry,
+    -- newest first (parallel arrays; at most 5)
+    old_secrets         text[] NOT NULL DEFAULT '{}',
+    old_secrets_until   timestamptz[] NOT NULL DEFAULT '{}',
+    columns             text[],         -- filters (see webhook._check_filter)
+    condition           text,
+    format              text NOT NULL DEFAULT 'json' CHECK (format IN ('json', 'xml'))
 );
 COMMENT ON TABLE webhook.hook IS 'Internal catalog of registered webhooks; read webhook.webhooks instead';
+COMMENT ON COLUMN webhook.hook.old_secrets IS 'Secrets replaced by rotate_secret that still sign, newest first (never shown by the views)';
+COMMENT ON COLUMN webhook.hook.old_secrets_until IS 'Until when each of old_secrets signs';
+COMMENT ON COLUMN webhook.hook.columns IS 'Filter: an UPDATE is sent only when one of these columns changed (NULL: any)';
+COMMENT ON COLUMN webhook.hook.condition IS 'Filter: boolean expression over new and old, as registered (NULL: always)';
+COMMENT ON COLUMN webhook.hook.format IS 'Body format: json or xml';
 
 /*
  * status: p pending, s sending (claimed by the worker, request in flight),
@@ -218,6 +230,12 @@ CREATE FUNCTION webhook._caller() RETURNS regrole
 COMMENT ON FUNCTION webhook._caller() IS
     'Internal: the role that called the API function now running (its current role at the call)';
 
+CREATE FUNCTION webhook._check_filter(relation regclass, columns text[], condition text) RETURNS void
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_check_filter';
+COMMENT ON FUNCTION webhook._check_filter(regclass, text[], text) IS
+    'Internal: raise an error unless columns name columns of relation and condition is a boolean expression over its new and old rows';
+
 CREATE FUNCTION webhook.sign(secret text, msg_id text, ts bigint, body text) RETURNS text
     LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'webhook_sign';
@@ -378,7 +396,8 @@ COMMENT ON FUNCTION webhook._check_headers(jsonb) IS 'Internal: validate the cus
 
 CREATE FUNCTION webhook._register(
     name text, url text, relation regclass, schema name, events text[], secret text,
-    headers jsonb, timeout interval, max_attempts integer, fifo boolean, batch_size integer)
+    headers jsonb, timeout interval, max_attempts integer, fifo boolean, batch_size integer,
+    columns text[], condition text, format text)
     RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -394,6 +413,9 @@ DECLARE
     p_attempts  ALIAS FOR max_attempts;
     p_fifo      ALIAS FOR fifo;
     p_batch     ALIAS FOR batch_size;
+    p_columns   ALIAS FOR columns;
+    p_condition ALIAS FOR condition;
+    p_format    ALIAS FOR format;
     v_owner     regrole := webhook._caller();
     v_events    text[];
     v_kind      "char";
@@ -494,11 +516,25 @@ BEGIN
                   HINT = 'With batch_size > 1 each POST carries a JSON array of up to that many events.';
     END IF;
 
+    IF p_format IS NULL OR p_format NOT IN ('json', 'xml') THEN
+        RAISE EXCEPTION 'argument "format" must be json or xml'
+            USING ERRCODE = CASE WHEN p_format IS NULL THEN 'null_value_not_allowed'
+                                 ELSE 'invalid_parameter_value' END;
+    END IF;
+    IF (p_columns IS NOT NULL OR p_condition IS NOT NULL) AND p_relation IS NULL THEN
+        RAISE EXCEPTION 'arguments "columns" and "condition" need argument "relation"'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A schema webhook watches tables of different shapes.';
+    END IF;
+    PERFORM webhook._check_filter(p_relation, p_columns, p_condition);
+
     INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
-                              timeout, max_attempts, fifo, batch_size, owner, token)
+                              timeout, max_attempts, fifo, batch_size, owner, token,
+                              columns, condition, format)
     VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
             p_timeout, p_attempts, p_fifo, p_batch, v_owner,
-            pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12))
+            pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12),
+            p_columns, p_condition, p_format)
     RETURNING * INTO h;
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
 
@@ -525,7 +561,7 @@ BEGIN
     RETURN h.id;
 END
 $$;
-COMMENT ON FUNCTION webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
+COMMENT ON FUNCTION webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text) IS
     'Internal: webhook.register, run as the extension''s owner';
 
 CREATE FUNCTION webhook._unregister(name text) RETURNS void
@@ -599,6 +635,117 @@ $$;
 COMMENT ON FUNCTION webhook._secret(text) IS
     'Internal: webhook.secret, run as the extension''s owner';
 
+/*
+ * The current secret becomes an old one, live for grace, ahead of the old
+ * ones still live; beyond 5 old secrets the oldest are retired (with a
+ * NOTICE), and grace '0' retires every old one at once.
+ */
+CREATE FUNCTION webhook._rotate_secret(name text, secret text, grace interval) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p_secret    ALIAS FOR secret;
+    h           webhook.hook := webhook._lookup(name);
+    v_secrets   text[];
+    v_until     timestamptz[];
+    v_live      integer;
+BEGIN
+    IF grace IS NULL THEN
+        RAISE EXCEPTION 'argument "grace" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF grace OPERATOR(pg_catalog.<) '0'::interval THEN
+        RAISE EXCEPTION 'argument "grace" must not be negative'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_secret IS NULL THEN
+        p_secret := webhook._new_secret();
+    ELSE
+        PERFORM webhook._check_secret(p_secret);
+    END IF;
+
+    IF grace OPERATOR(pg_catalog.>) '0'::interval THEN
+        SELECT pg_catalog.array_agg(o.s ORDER BY o.n), pg_catalog.array_agg(o.u ORDER BY o.n),
+               pg_catalog.count(*)
+          INTO v_secrets, v_until, v_live
+          FROM ROWS FROM (pg_catalog.unnest(ARRAY[h.secret] OPERATOR(pg_catalog.||) h.old_secrets),
+                          pg_catalog.unnest(ARRAY[pg_catalog.now() OPERATOR(pg_catalog.+) grace]
+                                                OPERATOR(pg_catalog.||) h.old_secrets_until))
+               WITH ORDINALITY AS o(s, u, n)
+         WHERE o.u OPERATOR(pg_catalog.>) pg_catalog.now()
+           AND o.s OPERATOR(pg_catalog.<>) p_secret;
+        IF v_live OPERATOR(pg_catalog.>) 5 THEN
+            RAISE NOTICE 'webhook "%": % old secrets retired before their grace period ended', h.name, v_live OPERATOR(pg_catalog.-) 5
+                USING DETAIL = 'At most 5 old secrets keep signing; the oldest go first.';
+            v_secrets := v_secrets[1:5];
+            v_until := v_until[1:5];
+        END IF;
+    END IF;
+
+    UPDATE webhook.hook
+       SET secret = p_secret,
+           old_secrets = COALESCE(v_secrets, '{}'),
+           old_secrets_until = COALESCE(v_until, '{}')
+     WHERE hook.id OPERATOR(pg_catalog.=) h.id;
+    RETURN p_secret;
+END
+$$;
+COMMENT ON FUNCTION webhook._rotate_secret(text, text, interval) IS
+    'Internal: webhook.rotate_secret, run as the extension''s owner';
+
+/*
+ * Every event of the webhook captured in [since, until) and still kept is
+ * sent again, with its original event id (so its webhook-id): delivered,
+ * failed and retrying ones become pending, due now; pending and sending
+ * ones (also those still in the event log) are on their way already.  One UPDATE through the work index, which
+ * locks only the rows it changes: writers, which only insert, never wait on
+ * it, and the worker claims the rows in its usual bounded windows.
+ */
+CREATE FUNCTION webhook._replay(name text, since timestamptz, until timestamptz) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h           webhook.hook := webhook._lookup(name);
+    v_kept      interval := pg_catalog.current_setting('webhook.retention')::interval;
+    v_changed   bigint;
+    v_on_way    bigint;
+BEGIN
+    IF since IS NULL THEN
+        RAISE EXCEPTION 'argument "since" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF until IS NULL THEN
+        RAISE EXCEPTION 'argument "until" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF since OPERATOR(pg_catalog.>) until THEN
+        RAISE EXCEPTION 'argument "since" must not be later than "until"'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF since OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) v_kept) THEN
+        RAISE NOTICE 'part of the window is older than what is kept: delivered and failed events older than webhook.retention (%) may be gone',
+            pg_catalog.current_setting('webhook.retention');
+    END IF;
+
+    UPDATE webhook.queue
+       SET status = 'p', attempts = 0, next_attempt_at = '-infinity', delivered_at = NULL
+     WHERE queue.status IN ('d', 'f', 'r')
+       AND queue.hook_id OPERATOR(pg_catalog.=) h.id
+       AND queue.created_at OPERATOR(pg_catalog.>=) since
+       AND queue.created_at OPERATOR(pg_catalog.<) until;
+    GET DIAGNOSTICS v_changed = ROW_COUNT;
+    -- pending ones include changes still in the event log, not yet expanded
+    SELECT pg_catalog.count(*) INTO v_on_way
+      FROM webhook.queued q
+     WHERE q.status IN ('p', 's')
+       AND q.hook_id OPERATOR(pg_catalog.=) h.id
+       AND q.created_at OPERATOR(pg_catalog.>=) since
+       AND q.created_at OPERATOR(pg_catalog.<) until;
+    PERFORM webhook._wake();
+    -- the rows just made pending are among those counted as on their way
+    RETURN v_on_way;
+END
+$$;
+COMMENT ON FUNCTION webhook._replay(text, timestamptz, timestamptz) IS
+    'Internal: webhook.replay, run as the extension''s owner';
+
 CREATE FUNCTION webhook._redeliver(delivery_id bigint) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -645,7 +792,10 @@ CREATE FUNCTION webhook.register(
     timeout      interval DEFAULT '15 s',
     max_attempts integer DEFAULT 8,
     fifo         boolean DEFAULT false,
-    batch_size   integer DEFAULT 1)
+    batch_size   integer DEFAULT 1,
+    columns      text[] DEFAULT NULL,
+    condition    text DEFAULT NULL,
+    format       text DEFAULT 'json')
     RETURNS integer
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
 CREATE FUNCTION webhook.unregister(name text) RETURNS void
@@ -660,8 +810,18 @@ CREATE FUNCTION webhook.secret(name text) RETURNS text
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
 CREATE FUNCTION webhook.redeliver(delivery_id bigint) RETURNS void
     LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
-COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer) IS
-    'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url; returns its id';
+CREATE FUNCTION webhook.rotate_secret(name text, secret text DEFAULT NULL,
+                                      grace interval DEFAULT '24 hours') RETURNS text
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+CREATE FUNCTION webhook.replay(name text, since timestamptz,
+                               until timestamptz DEFAULT pg_catalog.now()) RETURNS bigint
+    LANGUAGE c SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_api';
+COMMENT ON FUNCTION webhook.replay(text, timestamptz, timestamptz) IS
+    'Send again every event of a webhook captured in [since, until) and still kept, whatever its state, with its original webhook-id; returns how many';
+COMMENT ON FUNCTION webhook.rotate_secret(text, text, interval) IS
+    'Give a webhook a new signing secret (generated when NULL) and return it; for grace the old one keeps signing too (at most 5 old secrets; grace ''0'' retires them now)';
+COMMENT ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text) IS
+    'Register a webhook: POST every committed change of a table (relation) or of every table of a schema to url, optionally filtered (columns, condition), as JSON or XML (format); returns its id';
 COMMENT ON FUNCTION webhook.unregister(text) IS
     'Remove a webhook, its triggers and its undelivered events';
 COMMENT ON FUNCTION webhook.pause(text) IS
@@ -676,16 +836,19 @@ COMMENT ON FUNCTION webhook.redeliver(bigint) IS
     'Send a delivered or failed delivery again, with the same webhook-id';
 
 REVOKE ALL ON FUNCTION
-    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text),
     webhook.unregister(text), webhook.pause(text), webhook.resume(text),
     webhook.ping(text), webhook.secret(text), webhook.redeliver(bigint),
-    webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
+    webhook._register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text),
     webhook._unregister(text), webhook._pause(text), webhook._resume(text),
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
+    webhook.rotate_secret(text, text, interval), webhook._rotate_secret(text, text, interval),
+    webhook.replay(text, timestamptz, timestamptz), webhook._replay(text, timestamptz, timestamptz),
     webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
-    webhook._check_headers(jsonb), webhook._watchable(oid)
+    webhook._check_headers(jsonb), webhook._watchable(oid),
+    webhook._check_filter(regclass, text[], text)
 FROM PUBLIC;
 
 /* ---------------------------------------------------------------------
@@ -835,6 +998,18 @@ COMMENT ON FUNCTION webhook._body(webhook.queue, text) IS
 REVOKE ALL ON FUNCTION webhook._body(webhook.queue, text) FROM PUBLIC;
 
 /*
+ * The XML body of format => 'xml' (src/body.c): the same fields as
+ * webhook._body, one <event> element (the worker adds the XML declaration,
+ * or the <events> element around a batch).
+ */
+CREATE FUNCTION webhook._body_xml(q webhook.queue, webhook_name text) RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_body_xml';
+COMMENT ON FUNCTION webhook._body_xml(webhook.queue, text) IS
+    'Internal: the XML <event> element POSTed for a queued event of a format => ''xml'' webhook';
+REVOKE ALL ON FUNCTION webhook._body_xml(webhook.queue, text) FROM PUBLIC;
+
+/*
  * Every delivery, whether the worker has expanded its change from the log
  * yet or not: webhook.queue, plus one row per (change, webhook) of the log
  * chunks committed since the worker's last expansion (id NULL: a delivery
@@ -894,6 +1069,9 @@ SELECT h.id,
        h.max_attempts,
        h.fifo,
        h.batch_size,
+       h.format,
+       h.columns,
+       h.condition,
        h.headers,
        h.owner,
        h.created_at
@@ -929,6 +1107,9 @@ COMMENT ON COLUMN webhook.webhooks.timeout IS 'Per-attempt timeout';
 COMMENT ON COLUMN webhook.webhooks.max_attempts IS 'Attempts before a delivery is failed';
 COMMENT ON COLUMN webhook.webhooks.fifo IS 'Strict order: each delivery waits until the previous one is delivered or failed';
 COMMENT ON COLUMN webhook.webhooks.batch_size IS 'Events per POST at most; above 1 each POST carries a JSON array of events';
+COMMENT ON COLUMN webhook.webhooks.format IS 'Body format: json, or xml (application/xml; a batch is an <events> element)';
+COMMENT ON COLUMN webhook.webhooks.columns IS 'Filter: an UPDATE is sent only when one of these columns changed (NULL: any)';
+COMMENT ON COLUMN webhook.webhooks.condition IS 'Filter: a boolean expression over new and old; the change is sent only when it is true (NULL: always)';
 COMMENT ON COLUMN webhook.webhooks.headers IS 'Custom headers sent with every request';
 COMMENT ON COLUMN webhook.webhooks.owner IS 'Role that registered the webhook';
 COMMENT ON COLUMN webhook.webhooks.created_at IS 'When the webhook was registered';

@@ -18,6 +18,9 @@
 #   6 isolation        scenario 4 while a second webhook hangs
 #   7 drain and bloat  1,000,000 events, retention 1s: worker RSS, queue size
 #   8 idle             the worker's CPU over 60 s with nothing to do
+#   9 condition        scenario 1's INSERT into a paused webhook's table: no
+#                      condition vs one passing half the rows (evaluated
+#                      directly, and in a subtransaction), and one passing none
 #
 # Ratios are to a baseline measured in the same run; variants are
 # interleaved (their order rotates each round) and each figure of
@@ -44,7 +47,7 @@ BENCH=$ROOT/bench
 . "$ROOT/tools/cluster.sh"
 
 START_S=$(date +%s)
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7 8 9}
 QUICK=${BENCH_QUICK:-0}
 
 if [ "$QUICK" = 1 ]; then
@@ -73,7 +76,7 @@ fi
 
 declare -A TITLE=(
 	[1]="writer bulk" [2]="writer OLTP" [3]="long session" [4]="delivery"
-	[5]="latency" [6]="isolation" [7]="drain and bloat" [8]="idle")
+	[5]="latency" [6]="isolation" [7]="drain and bloat" [8]="idle" [9]="condition")
 
 # ---------------------------------------------------------------- helpers
 
@@ -511,6 +514,44 @@ scenario_8() {
 	result 8 "worker CPU over ${IDLE_SECS}s idle" \
 		"$ms ms ($(awk -v m="$ms" -v s="$IDLE_SECS" 'BEGIN {printf "%.2f", m / s / 10}') % of a core), $((c1 - c0)) wake-ups" "~0"
 	quiesce
+}
+
+# 9. Scenario 1's INSERT ... SELECT into tables whose paused webhook has no
+# condition, a condition passing half the rows made of LEAKPROOF operators
+# (evaluated directly), one that can raise (evaluated in a subtransaction
+# per row), and one passing nothing.  Ratios are to no condition.
+scenario_9() {
+	declare -A ms
+	local r v t base m
+	local -A cond=([half]="new.a % 2 = 0" [leakproof]="new.b = 'even'" [nothing]="false")
+	local -A label=([leakproof]="half pass, leakproof (direct)" [half]="half pass, new.a % 2 = 0 (subtransaction)"
+		[nothing]="none pass")
+	for v in plain leakproof half nothing; do
+		sql >/dev/null <<-EOF
+			CREATE TABLE IF NOT EXISTS t_cond_$v (id bigserial PRIMARY KEY, a int, b text, c timestamptz DEFAULT now());
+			SELECT webhook.register('cond-$v', '$SINK_URL', 'public.t_cond_$v',
+			         condition => $( [ "$v" = plain ] && echo NULL || echo "\$\$${cond[$v]}\$\$" ))
+			 WHERE NOT EXISTS (SELECT FROM webhook.hook WHERE name = 'cond-$v');
+			SELECT webhook.pause('cond-$v');
+		EOF
+	done
+	for r in $(seq "$RUNS"); do
+		for v in $(rotate "$r" plain leakproof half nothing); do
+			sql -c "TRUNCATE t_cond_$v; TRUNCATE webhook.queue; CHECKPOINT" >/dev/null
+			t=$(sql -c '\timing on' -c "INSERT INTO t_cond_$v (a, b)
+			        SELECT g, CASE WHEN g % 2 = 0 THEN 'even' ELSE 'odd' END FROM generate_series(1, $BULK_ROWS) g" |
+				sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+			say "  round $r $v: $t ms"
+			ms[$v]+=" $t"
+		done
+	done
+	base=$(median ${ms[plain]})
+	result 9 "bulk INSERT of $BULK_ROWS rows, paused webhook, no condition" "$(num "$base") ms" "baseline"
+	for v in leakproof half nothing; do
+		m=$(median ${ms[$v]})
+		result 9 "  condition: ${label[$v]}" "$(ratio "$m" "$base")x ($(num "$m") ms)" \
+			"$([ "$v" = nothing ] && echo "less than a sent change" || echo "target <= 1.15x")"
+	done
 }
 
 # ------------------------------------------------------------------- main

@@ -67,6 +67,7 @@
 
 #include "webhook.h"
 #include "eventlog.h"
+#include "filter.h"
 #include "rowjson.h"
 
 PG_FUNCTION_INFO_V1(webhook_capture);
@@ -427,6 +428,8 @@ webhook_capture(PG_FUNCTION_ARGS)
 	WebhookChangeId id;
 	bool		active;
 	Oid			reported;
+	WebhookFilterResult filter;
+	char	   *filter_error = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -482,15 +485,24 @@ webhook_capture(PG_FUNCTION_ARGS)
 	}
 
 	/* a trigger its webhook does not watch queues nothing (see header) */
+	webhook_log_hold(true);
 	t = target_for(trigdata, (int32) hook_id);
+	webhook_log_hold(false);
 	webhook_change_id(&id, trigdata->tg_relation, op, op == 'D' ? oldtup : newtup);
 	if (!t->belongs)
 		return PointerGetDatum(NULL);
 	active = t->active;
 	reported = t->reported;		/* t may go with the next invalidation */
 
+	/* the webhook's filters (filter.c): nothing, or an event that failed */
+	filter = webhook_filter_check((int32) hook_id, trigdata->tg_relation, trigdata,
+								  &filter_error);
+	if (filter == WEBHOOK_FILTER_SKIP)
+		return PointerGetDatum(NULL);
+
 	/* another webhook's trigger has just stored this change: share it */
-	if (!webhook_log_add_hook((int32) hook_id, reported, &id))
+	if (filter == WEBHOOK_FILTER_ERROR ||
+		!webhook_log_add_hook((int32) hook_id, reported, &id))
 	{
 		Datum		old_json = (Datum) 0;
 		Datum		new_json = (Datum) 0;
@@ -523,8 +535,12 @@ webhook_capture(PG_FUNCTION_ARGS)
 			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation) : (Datum) 0;
 			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
 		}
-		webhook_log_append((int32) hook_id, reported, &id,
-						   old_json, new_json, changed, truncated);
+		if (filter == WEBHOOK_FILTER_ERROR)
+			webhook_filter_queue_failed((int32) hook_id, reported, op, old_json, new_json,
+										changed, truncated, filter_error);
+		else
+			webhook_log_append((int32) hook_id, reported, &id,
+							   old_json, new_json, changed, truncated);
 	}
 
 	/* a paused or disabled webhook's events wait: resume wakes the worker */

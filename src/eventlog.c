@@ -118,6 +118,7 @@ static int	last_index;
 static WebhookChangeId last_id;
 static uint64 last_call = 0;
 static uint64 calls = 0;		/* capture calls so far in this backend */
+static int	held = 0;			/* > 0 while a capture call is resolving its target */
 
 static void
 eventlog_relcache_callback(Datum arg, Oid relid)
@@ -334,6 +335,7 @@ drop_all(void)
 		free_chunk(lfirst(lc));
 	pending = NIL;				/* the list itself went with the transaction */
 	last_chunk = NULL;
+	held = 0;
 }
 
 /* Write every pending chunk, oldest first (at pre-commit). */
@@ -361,7 +363,7 @@ webhook_capture_release(void)
 	SubTransactionId subid;
 	ListCell   *lc;
 
-	if (pending == NIL || !IsTransactionState())
+	if (pending == NIL || held > 0 || !IsTransactionState())
 		return;
 	subid = GetCurrentSubTransactionId();
 	foreach(lc, pending)
@@ -374,6 +376,19 @@ webhook_capture_release(void)
 		free_chunk(c);
 		pending = foreach_delete_current(pending, lc);
 	}
+}
+
+/*
+ * Hold (or release) the writes at statement end: a capture call that looks
+ * its webhook up runs a query, whose end must not write the chunk the
+ * previous call's change is in, or the next webhook's trigger for that
+ * change could not add itself to it.
+ */
+void
+webhook_log_hold(bool hold)
+{
+	held += hold ? 1 : -1;
+	Assert(held >= 0);
 }
 
 static void

@@ -42,6 +42,7 @@ typedef struct WebhookChangeId
 	TransactionId xmin;
 } WebhookChangeId;
 
+extern void webhook_log_hold(bool hold);
 extern void webhook_change_id(WebhookChangeId *id, Relation rel, char op, HeapTuple tuple);
 extern bool webhook_log_add_hook(int32 hook_id, Oid reported_relid, const WebhookChangeId *id);
 extern void webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,

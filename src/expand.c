@@ -20,7 +20,7 @@
  *
  * Rotation.  Writers append to the table log_state.current names.  When
  * that table has grown past ROTATE_BYTES, or has been current for
- * ROTATE_INTERVAL_MS, and the next one is empty, current moves on to the
+ * webhook.log_rotation, and the next one is empty, current moves on to the
  * next (with a relcache invalidation of log_state, which writers cache).  A
  * table that is not current is emptied with TRUNCATE once this worker holds
  * its lock exclusively (taken without waiting: so no writer is inside it)
@@ -46,10 +46,8 @@
 #include "webhook.h"
 #include "eventlog.h"
 
-/* switch to the next log table past this size ... */
+/* switch to the next log table past this size, or after webhook.log_rotation */
 #define ROTATE_BYTES (16 * 1024 * 1024)
-/* ... or once the current one has been current this long */
-#define ROTATE_INTERVAL_MS 10000
 
 #define LOG_UNION \
 	"(SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1" \
@@ -226,7 +224,7 @@ webhook_rotate_log(void)
 		bytes = relation_bytes(tables[current]);
 		if (bytes > 0 && empty[next] &&
 			(bytes >= ROTATE_BYTES ||
-			 TimestampDifferenceExceeds(switched_at, GetCurrentTimestamp(), ROTATE_INTERVAL_MS)))
+			 TimestampDifferenceExceeds(switched_at, GetCurrentTimestamp(), webhook_log_rotation_ms)))
 		{
 			Datum		arg = Int32GetDatum(next);
 

@@ -57,6 +57,7 @@ int			webhook_max_workers = 8;
 char	   *webhook_allowed_networks = NULL;
 char	   *webhook_retry_schedule = NULL;
 int			webhook_retention_s = 7 * 24 * 3600;
+int			webhook_log_rotation_ms = 10000;
 int			webhook_max_connections_per_host = 64;
 int			webhook_max_connections_per_webhook = 8;
 int			webhook_max_in_flight = 256;
@@ -388,6 +389,16 @@ _PG_init(void)
 							0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webhook.log_rotation",
+							"How long writers append to one table of the event log before the next.",
+							"A table the worker has expanded whole is then emptied with TRUNCATE.",
+							&webhook_log_rotation_ms,
+							10000,
+							100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("webhook.max_connections_per_host",

@@ -79,6 +79,7 @@ extern int	webhook_max_workers;
 extern char *webhook_allowed_networks;
 extern char *webhook_retry_schedule;
 extern int	webhook_retention_s;
+extern int	webhook_log_rotation_ms;
 extern int	webhook_max_connections_per_host;
 extern int	webhook_max_connections_per_webhook;
 extern int	webhook_max_in_flight;
@@ -144,6 +145,8 @@ extern bool webhook_address_allowed(const struct sockaddr *sa,
 
 /* sign.c */
 #define WEBHOOK_MAX_KEY 64
+/* the current secret and at most 5 old ones (webhook.rotate_secret) */
+#define WEBHOOK_MAX_SECRETS 6
 extern bool webhook_decode_secret(const char *secret, uint8 *key, int *keylen);
 extern char *webhook_signature(const uint8 *key, int keylen, const char *msg_id,
 							   int64 ts, const char *body, size_t bodylen);

@@ -72,6 +72,7 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "body.h"
 #include "eventlog.h"
 #include "http.h"
 
@@ -95,7 +96,7 @@
 #define RECORD_DELAY_MS 2
 #define RECORD_BATCH 256
 /* between two rotation passes of the event log while it has work */
-#define ROTATE_PAUSE_MS 1000
+#define ROTATE_PAUSE_MS Min(1000, webhook_log_rotation_ms)
 /* rows removed per retention pass */
 #define PURGE_BATCH 10000
 /* bounds on a receiver's Retry-After */
@@ -112,9 +113,11 @@ typedef struct Delivery
 	char	   *poison;			/* why it can never be sent, if so */
 	bool		fifo;
 	int			batch_size;		/* above 1: POST arrays of up to this many */
+	WebhookFormat format;		/* of the body (body.c) */
 	List	   *riders;			/* deliveries sent in this one's POST */
-	uint8		key[WEBHOOK_MAX_KEY];
-	int			keylen;
+	int			nkeys;			/* live secrets, the current one first */
+	uint8		keys[WEBHOOK_MAX_SECRETS][WEBHOOK_MAX_KEY];
+	int			keylens[WEBHOOK_MAX_SECRETS];
 	int			nheaders;
 	char	  **header_lines;
 } Delivery;
@@ -268,10 +271,17 @@ load_settings(void)
 
 /*
  * What a claim needs of each webhook, computed once per webhook rather than
- * per delivery: header lines, timeout in ms, the prefix of webhook-ids.
+ * per delivery: header lines, timeout in ms, the prefix of webhook-ids, the
+ * live secrets (the current one, then those of a rotation's grace period,
+ * newest first), space-separated.
  */
 #define CLAIM_HOOK_COLUMNS \
-	"h.id, h.name, h.url, h.secret, h.max_attempts, h.fifo, h.batch_size," \
+	"h.id, h.name, h.url, h.max_attempts, h.fifo, h.batch_size, h.format," \
+	" pg_catalog.array_to_string(ARRAY[h.secret] OPERATOR(pg_catalog.||) ARRAY(" \
+	"     SELECT o.s FROM ROWS FROM (pg_catalog.unnest(h.old_secrets)," \
+	"                                pg_catalog.unnest(h.old_secrets_until))" \
+	"      WITH ORDINALITY AS o(s, u, n)" \
+	"      WHERE o.u OPERATOR(pg_catalog.>) pg_catalog.now() ORDER BY o.n), ' ') AS secret," \
 	" ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value" \
 	"         FROM pg_catalog.jsonb_each_text(h.headers) e) AS header_lines," \
 	" pg_catalog.ceil(pg_catalog.date_part('epoch', h.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8" \
@@ -319,7 +329,9 @@ load_settings(void)
 	" RETURNING q.id, q.hook_id, q.attempts, hooks.max_attempts, hooks.url, hooks.secret," \
 	"   hooks.header_lines, hooks.timeout_ms," \
 	"   hooks.msg_prefix OPERATOR(pg_catalog.||) q.event_id," \
-	"   webhook._body(q, hooks.name), hooks.fifo, hooks.batch_size"
+	"   CASE WHEN hooks.format OPERATOR(pg_catalog.=) 'xml' THEN webhook._body_xml(q, hooks.name)" \
+	"        ELSE webhook._body(q, hooks.name) END," \
+	"   hooks.fifo, hooks.batch_size, hooks.format"
 
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *argtypes)
@@ -795,8 +807,55 @@ add_header(WebhookRequest *req, const char *line)
 	return true;
 }
 
+/*
+ * The webhook-signature value for d's body at ts: one "v1," signature per
+ * live secret, the current one first, space-separated (Standard Webhooks'
+ * form for a secret rotation).  In the current memory context.
+ */
+static char *
+signatures(Delivery *d, int64 ts)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < d->nkeys; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&buf, ' ');
+		appendStringInfoString(&buf, webhook_signature(d->keys[i], d->keylens[i], d->msg_id,
+													   ts, d->req.body, d->req.bodylen));
+	}
+	return buf.data;
+}
+
+/*
+ * Decode d's space-separated secrets into its keys; false if one is
+ * malformed.  More than WEBHOOK_MAX_SECRETS (which rotate_secret never
+ * keeps) are ignored.
+ */
+static bool
+decode_secrets(Delivery *d)
+{
+	char	   *copy = pstrdup(d->secret);
+	char	   *save = NULL;
+	char	   *tok;
+
+	d->nkeys = 0;
+	for (tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save))
+	{
+		if (d->nkeys == WEBHOOK_MAX_SECRETS)
+			break;
+		if (!webhook_decode_secret(tok, d->keys[d->nkeys], &d->keylens[d->nkeys]))
+			return false;
+		d->nkeys++;
+	}
+	pfree(copy);
+	return d->nkeys > 0;
+}
+
 /* Sign and hand to libcurl as many waiting deliveries as connections allow. */
 static void make_batch(HookSlot *slot, Delivery *d);
+static void make_document(Delivery *d);
 
 static void
 start_waiting(void)
@@ -834,10 +893,11 @@ start_waiting(void)
 			}
 			if (d->batch_size > 1)
 				make_batch(slot, d);
+			else if (d->format == WEBHOOK_FORMAT_XML)
+				make_document(d);
 			ts = (int64) time(NULL);
-			sig = webhook_signature(d->key, d->keylen, d->msg_id, ts,
-									d->req.body, d->req.bodylen);
-			ok = add_header(&d->req, "Content-Type: application/json") &&
+			sig = signatures(d, ts);
+			ok = add_header(&d->req, webhook_content_type_header(d->format)) &&
 				add_header(&d->req, psprintf("webhook-id: %s", d->msg_id)) &&
 				add_header(&d->req, psprintf("webhook-timestamp: " INT64_FORMAT, ts)) &&
 				add_header(&d->req, psprintf("webhook-signature: %s", sig)) &&
@@ -858,7 +918,8 @@ start_waiting(void)
 /*
  * Batch mode: make d the carrier of a POST of up to its webhook's
  * batch_size events, taking the next ones waiting in its window (they are
- * in event order).  The body is a JSON array of the events' bodies; the
+ * in event order).  The body is a JSON array of the events' bodies, or an
+ * XML <events> element holding their <event> elements (body.c); the
  * webhook-id names the first and last event (msg_<token>_<first>-<last>),
  * or is the event's own for a batch of one.  In d's memory context.
  */
@@ -869,7 +930,7 @@ make_batch(HookSlot *slot, Delivery *d)
 	Delivery   *last = d;
 
 	initStringInfo(&body);
-	appendStringInfoChar(&body, '[');
+	webhook_body_open(&body, d->format, true);
 	appendBinaryStringInfo(&body, d->req.body, d->req.bodylen);
 	while (list_length(d->riders) + 1 < d->batch_size && !dlist_is_empty(&slot->waiting))
 	{
@@ -879,15 +940,31 @@ make_batch(HookSlot *slot, Delivery *d)
 			break;
 		dlist_delete(&r->req.node);
 
-		appendStringInfoChar(&body, ',');
+		webhook_body_separate(&body, d->format);
 		appendBinaryStringInfo(&body, r->req.body, r->req.bodylen);
 		d->riders = lappend(d->riders, r);
 		last = r;
 	}
-	appendStringInfoChar(&body, ']');
+	webhook_body_close(&body, d->format, true);
 	webhook_http_set_body(&d->req, body.data, body.len);
 	if (last != d)
 		d->msg_id = psprintf("%s-%s", d->msg_id, strrchr(last->msg_id, '_') + 1);
+}
+
+/*
+ * One event's XML body as a document: the XML declaration before its
+ * <event> element.  In d's memory context.
+ */
+static void
+make_document(Delivery *d)
+{
+	StringInfoData body;
+
+	initStringInfo(&body);
+	webhook_body_open(&body, d->format, false);
+	appendBinaryStringInfo(&body, d->req.body, d->req.bodylen);
+	webhook_body_close(&body, d->format, false);
+	webhook_http_set_body(&d->req, body.data, body.len);
 }
 
 /*
@@ -996,6 +1073,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->req.resp = palloc(Max(d->req.resp_cap, 1));
 	d->fifo = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 	d->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+	d->format = webhook_format_from_name(TextDatumGetCString(SPI_getbinval(tup, desc, 13, &isnull)));
 
 	MemoryContextSwitchTo(deliveries_cxt);
 	fresh = lappend(fresh, d);
@@ -1046,7 +1124,7 @@ admit_fresh(void)
 			d->req.attempts = d->req.max_attempts;	/* will not get better */
 			finish(d);
 		}
-		else if (!webhook_decode_secret(d->secret, d->key, &d->keylen))
+		else if (!decode_secrets(d))
 		{
 			strlcpy(d->req.errbuf, "the webhook's signing secret is malformed",
 					sizeof(d->req.errbuf));

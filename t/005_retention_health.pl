@@ -66,7 +66,7 @@ $node->safe_psql('postgres', qq{
 	CREATE TABLE private (id int PRIMARY KEY, note text);
 	GRANT SELECT ON private TO alice;
 	GRANT EXECUTE ON FUNCTION webhook.register(text, text, regclass, name, text[], text, jsonb,
-	                                          interval, integer, boolean, integer) TO alice;
+	                                          interval, integer, boolean, integer, text[], text, text) TO alice;
 	SET ROLE alice;
 	SELECT webhook.register('alices', '$url/ok/alices', 'private');
 	RESET ROLE;

@@ -4,7 +4,8 @@ SELECT plan(72);
 
 -- the SQL surface SPEC.md names
 SELECT has_function('webhook', 'register',
-    ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean', 'integer']);
+    ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean', 'integer',
+          'text[]', 'text', 'text']);
 SELECT has_function('webhook', 'unregister', ARRAY['text']);
 SELECT has_function('webhook', 'pause', ARRAY['text']);
 SELECT has_function('webhook', 'resume', ARRAY['text']);
@@ -96,7 +97,7 @@ SELECT ok(has_table_privilege('wt_nobody', 'webhook.deliveries', 'SELECT'), 'PUB
 CREATE ROLE wt_alice;
 CREATE ROLE wt_bob;
 GRANT EXECUTE ON FUNCTION
-    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer),
+    webhook.register(text, text, regclass, name, text[], text, jsonb, interval, integer, boolean, integer, text[], text, text),
     webhook.secret(text), webhook.pause(text), webhook.unregister(text)
     TO wt_alice, wt_bob;
 GRANT SELECT ON wt_api TO wt_alice;

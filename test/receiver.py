@@ -73,6 +73,8 @@ class Handler(BaseHTTPRequestHandler):
                 "utf8": is_utf8(raw),
                 "verified": check_signature(self.path, self.headers, raw),
             }
+            if "xml" in self.headers.get("content-type", ""):
+                entry["xml"] = parse_xml(raw)
             with open(logfile, "a") as f:
                 f.write(json.dumps(entry) + "\n")
         if echo:
@@ -107,6 +109,35 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(120)
         else:
             self.reply(200)
+
+
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+def parse_xml(raw):
+    """An XML body parsed by a real parser (xml.etree), as JSON: an element
+    with children is an object of them (a list for <element>, <column> and
+    <event> items), a leaf its text, xsi:nil null; the root's attributes
+    are "@name" members.  {"error": ...} if the body is not well-formed."""
+    import xml.etree.ElementTree as ET
+
+    def conv(e):
+        if e.get(XSI_NIL) == "true":
+            return None
+        if len(e) == 0:
+            return e.text or ""
+        if all(c.tag in ("element", "column", "event") for c in e):
+            return [conv(c) for c in e]
+        return {c.tag: conv(c) for c in e}
+
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as err:
+        return {"error": str(err)}
+    out = conv(root)
+    if isinstance(out, dict):
+        out.update({"@" + k: v for k, v in root.attrib.items()})
+    return {"root": root.tag, "doc": out}
 
 
 def is_utf8(raw):

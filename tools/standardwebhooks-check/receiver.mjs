@@ -27,7 +27,9 @@ const server = createServer((req, res) => {
     try {
       if (req.method !== "POST") throw new Error(`unexpected method ${req.method}`);
       const secret = readFileSync(secretFile, "utf8").trim();
-      new Webhook(secret).verify(rawBody, req.headers);
+      // an XML body is verified as bytes: the library parses only JSON
+      const xml = (req.headers["content-type"] ?? "").startsWith("application/xml");
+      new Webhook(secret).verify(rawBody, req.headers, { jsonParse: !xml });
       verified = true;
     } catch (e) {
       error = `${e.name}: ${e.message}`;
