@@ -46,6 +46,9 @@ test:
 
 # A throwaway cluster, a receiver, and events flowing between them.
 demo:
+	@echo "== make demo builds the extension and installs it into the PostgreSQL of"
+	@echo "   $$($(PG_CONFIG) --bindir) (the pg_config first in PATH), then runs it there"
+	@echo "   in a throwaway cluster; set PATH to use another installation."
 	tools/deps.sh
 	$(MAKE) all
 	$(MAKE) install

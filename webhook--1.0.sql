@@ -79,6 +79,7 @@ CREATE TABLE webhook.queue (
     new_row             json,
     changed             text[],
     truncated           boolean NOT NULL DEFAULT false,
+    truncated_partition json,
     status              "char" NOT NULL DEFAULT 'p',
     attempts            integer NOT NULL DEFAULT 0,
     next_attempt_at     timestamptz NOT NULL DEFAULT '-infinity',
@@ -125,7 +126,8 @@ CREATE TYPE webhook.change AS (
     truncated   boolean,
     old_row     json,
     new_row     json,
-    changed     text[]
+    changed     text[],
+    partition   json            -- the TRUNCATE of a partition: which one
 );
 COMMENT ON TYPE webhook.change IS 'Internal: one captured change, as the event log stores it';
 
@@ -236,6 +238,18 @@ CREATE FUNCTION webhook._check_filter(relation regclass, columns text[], conditi
 COMMENT ON FUNCTION webhook._check_filter(regclass, text[], text) IS
     'Internal: raise an error unless columns name columns of relation and condition is a boolean expression over its new and old rows';
 
+CREATE FUNCTION webhook._worker() RETURNS text
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_worker_state';
+COMMENT ON FUNCTION webhook._worker() IS
+    'Internal: "running" while a delivery worker serves this database, else "not running: " and why';
+
+CREATE FUNCTION webhook._warn_not_preloaded() RETURNS void
+    LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_warn_not_preloaded';
+COMMENT ON FUNCTION webhook._warn_not_preloaded() IS
+    'Internal: a WARNING when the library is not in shared_preload_libraries (nothing would be delivered)';
+
 CREATE FUNCTION webhook.sign(secret text, msg_id text, ts bigint, body text) RETURNS text
     LANGUAGE c IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'webhook_sign';
@@ -265,6 +279,28 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION webhook._lookup(text) IS 'Internal: the webhook of that name visible to the caller';
+
+/*
+ * The same, locked for a change (pause, resume, unregister): concurrent
+ * calls on one webhook take their turns, and one that waited for an
+ * unregister finds the webhook gone (42704), not half of it.
+ */
+CREATE FUNCTION webhook._lookup_for_update(p_name text) RETURNS webhook.hook
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h webhook.hook := webhook._lookup(p_name);
+BEGIN
+    SELECT * INTO h FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'webhook "%" does not exist', p_name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN h;
+END
+$$;
+COMMENT ON FUNCTION webhook._lookup_for_update(text) IS
+    'Internal: the webhook of that name visible to the caller, locked until the end of the transaction';
 
 /*
  * Install the capture triggers of hook h on table rel, if its owner may see
@@ -299,11 +335,41 @@ BEGIN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
             'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', rel, h.id);
+        PERFORM webhook._attach_partitions(h, rel);
     END IF;
     RETURN true;
 END
 $$;
 COMMENT ON FUNCTION webhook._attach(webhook.hook, regclass) IS 'Internal: create the capture triggers of a webhook on a table';
+
+/*
+ * Install hook h's truncate trigger on every partition of rel (at every
+ * level) that lacks it: statement triggers are not cloned to partitions,
+ * and a TRUNCATE of a partition fires only the partition's own.
+ */
+CREATE FUNCTION webhook._attach_partitions(h webhook.hook, rel regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p regclass;
+BEGIN
+    FOR p IN
+        SELECT t.relid FROM pg_catalog.pg_partition_tree(rel) t
+         WHERE t.relid OPERATOR(pg_catalog.<>) rel
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg
+                            WHERE tg.tgrelid OPERATOR(pg_catalog.=) t.relid
+                              AND tg.tgname OPERATOR(pg_catalog.=)
+                                  ('webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate'))
+         ORDER BY t.level, t.relid
+    LOOP
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
+            'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', p, h.id);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION webhook._attach_partitions(webhook.hook, regclass) IS
+    'Internal: create a webhook''s truncate trigger on every partition of a watched partitioned table';
 
 /* remove every capture trigger of hook id */
 CREATE FUNCTION webhook._detach(p_id integer) RETURNS void
@@ -358,7 +424,11 @@ DECLARE
     k text;
     v jsonb;
 BEGIN
-    IF headers IS NULL OR pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.<>) 'object' THEN
+    IF headers IS NULL THEN
+        RAISE EXCEPTION 'argument "headers" must not be null' USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass headers => ''{}'' for no custom headers.';
+    END IF;
+    IF pg_catalog.jsonb_typeof(headers) OPERATOR(pg_catalog.<>) 'object' THEN
         RAISE EXCEPTION 'argument "headers" must be a JSON object'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass headers => ''{"x-api-key": "..."}''.';
@@ -369,12 +439,24 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'A header name is one or more of the token characters of RFC 9110.';
         END IF;
+        IF pg_catalog.octet_length(k) OPERATOR(pg_catalog.>) 63 THEN
+            RAISE EXCEPTION 'argument "headers" has a header name longer than 63 bytes: "%"', k
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         IF pg_catalog.lower(k) IN ('content-type', 'content-length', 'transfer-encoding', 'host',
                                     'user-agent', 'webhook-id', 'webhook-timestamp',
-                                    'webhook-signature', 'connection', 'expect') THEN
+                                    'webhook-signature', 'connection', 'expect',
+                                    'te', 'upgrade', 'keep-alive', 'trailer', 'proxy-connection',
+                                    'proxy-authorization', 'content-encoding') THEN
             RAISE EXCEPTION 'argument "headers" cannot set reserved header "%"', k
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'The extension sets this header itself.';
+                      DETAIL = 'The extension sets this header itself, or it governs the connection or the framing of the request.';
+        END IF;
+        IF (SELECT pg_catalog.count(*) FROM pg_catalog.jsonb_object_keys(headers) AS o(k2)
+             WHERE pg_catalog.lower(o.k2) OPERATOR(pg_catalog.=) pg_catalog.lower(k)) OPERATOR(pg_catalog.>) 1 THEN
+            RAISE EXCEPTION 'argument "headers" sets header "%" twice', pg_catalog.lower(k)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Header names are case-insensitive.';
         END IF;
         IF pg_catalog.jsonb_typeof(v) OPERATOR(pg_catalog.<>) 'string' THEN
             RAISE EXCEPTION 'argument "headers" has a non-string value for header "%"', k
@@ -384,6 +466,10 @@ BEGIN
             RAISE EXCEPTION 'argument "headers" has a control character in the value of header "%"', k
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'Header values cannot contain CR, LF or other control characters.';
+        END IF;
+        IF pg_catalog.octet_length(headers OPERATOR(pg_catalog.->>) k) OPERATOR(pg_catalog.>) 8192 THEN
+            RAISE EXCEPTION 'argument "headers" has a value longer than 8192 bytes for header "%"', k
+                USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
 END
@@ -423,12 +509,20 @@ DECLARE
     h           webhook.hook;
     t           record;
 BEGIN
-    IF p_name IS NULL OR p_name OPERATOR(pg_catalog.=) '' THEN
+    IF p_name IS NULL THEN
+        RAISE EXCEPTION 'argument "name" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_name OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'argument "name" must not be empty'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF p_url IS NULL THEN
         RAISE EXCEPTION 'argument "url" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF pg_catalog.octet_length(p_url) OPERATOR(pg_catalog.>) 8192 THEN
+        RAISE EXCEPTION 'argument "url" is longer than 8192 bytes'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Common HTTP servers refuse request lines longer than 8 kB.';
     END IF;
     PERFORM webhook._check_url(p_url);
 
@@ -469,7 +563,16 @@ BEGIN
         END IF;
     END IF;
 
-    IF p_events IS NULL OR pg_catalog.cardinality(p_events) OPERATOR(pg_catalog.=) 0 THEN
+    IF p_events IS NULL THEN
+        RAISE EXCEPTION 'argument "events" must not be null' USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Events are insert, update, delete and truncate.';
+    END IF;
+    IF pg_catalog.array_ndims(p_events) OPERATOR(pg_catalog.>) 1 THEN
+        RAISE EXCEPTION 'argument "events" must be a one-dimensional array'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass events => ''{insert,update}''.';
+    END IF;
+    IF pg_catalog.cardinality(p_events) OPERATOR(pg_catalog.=) 0 THEN
         RAISE EXCEPTION 'argument "events" must list at least one event'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Events are insert, update, delete and truncate.';
@@ -492,12 +595,18 @@ BEGIN
         PERFORM webhook._check_secret(p_secret);
     END IF;
     PERFORM webhook._check_headers(p_headers);
-    IF p_timeout IS NULL OR p_timeout OPERATOR(pg_catalog.<=) '0'::interval
+    IF p_timeout IS NULL THEN
+        RAISE EXCEPTION 'argument "timeout" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_timeout OPERATOR(pg_catalog.<) '100 milliseconds'::interval
        OR p_timeout OPERATOR(pg_catalog.>) '1 hour'::interval THEN
-        RAISE EXCEPTION 'argument "timeout" must be greater than zero and at most 1 hour'
+        RAISE EXCEPTION 'argument "timeout" must be between 100 milliseconds and 1 hour'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF p_attempts IS NULL OR p_attempts OPERATOR(pg_catalog.<) 1 THEN
+    IF p_attempts IS NULL THEN
+        RAISE EXCEPTION 'argument "max_attempts" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_attempts OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'argument "max_attempts" must be at least 1'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -510,7 +619,10 @@ BEGIN
     IF p_fifo IS NULL THEN
         RAISE EXCEPTION 'argument "fifo" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF p_batch IS NULL OR p_batch OPERATOR(pg_catalog.<) 1 OR p_batch OPERATOR(pg_catalog.>) 1000 THEN
+    IF p_batch IS NULL THEN
+        RAISE EXCEPTION 'argument "batch_size" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_batch OPERATOR(pg_catalog.<) 1 OR p_batch OPERATOR(pg_catalog.>) 1000 THEN
         RAISE EXCEPTION 'argument "batch_size" must be between 1 and 1000'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'With batch_size > 1 each POST carries a JSON array of up to that many events.';
@@ -528,14 +640,21 @@ BEGIN
     END IF;
     PERFORM webhook._check_filter(p_relation, p_columns, p_condition);
 
-    INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
-                              timeout, max_attempts, fifo, batch_size, owner, token,
-                              columns, condition, format)
-    VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
-            p_timeout, p_attempts, p_fifo, p_batch, v_owner,
-            pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12),
-            p_columns, p_condition, p_format)
-    RETURNING * INTO h;
+    PERFORM webhook._warn_not_preloaded();
+    BEGIN
+        INSERT INTO webhook.hook (name, url, relation, schema_name, events, secret, headers,
+                                  timeout, max_attempts, fifo, batch_size, owner, token,
+                                  columns, condition, format)
+        VALUES (p_name, p_url, p_relation, p_schema, v_events, p_secret, p_headers,
+                p_timeout, p_attempts, p_fifo, p_batch, v_owner,
+                pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12),
+                p_columns, p_condition, p_format)
+        RETURNING * INTO h;
+    EXCEPTION WHEN unique_violation THEN
+        -- registered by a concurrent transaction since the check above
+        RAISE EXCEPTION 'webhook "%" already exists', p_name
+            USING ERRCODE = 'duplicate_object';
+    END;
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
 
     IF p_relation IS NOT NULL THEN
@@ -568,10 +687,20 @@ CREATE FUNCTION webhook._unregister(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h webhook.hook := webhook._lookup(name);
+    h webhook.hook := webhook._lookup_for_update(name);
 BEGIN
     PERFORM webhook._detach(h.id);
-    DELETE FROM webhook.queue WHERE queue.hook_id OPERATOR(pg_catalog.=) h.id;
+    /*
+     * Rows the worker holds locked (claiming or recording them) are skipped
+     * rather than waited for, so that this never deadlocks with it; they,
+     * and events committed after this by transactions that queued them
+     * before, have no webhook any more: the views never show them, the
+     * worker never sends them, and its retention pass removes them.
+     */
+    DELETE FROM webhook.queue
+     WHERE queue.id IN (SELECT q.id FROM webhook.queue q
+                         WHERE q.hook_id OPERATOR(pg_catalog.=) h.id
+                           FOR UPDATE SKIP LOCKED);
     DELETE FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id;
 END
 $$;
@@ -582,7 +711,7 @@ CREATE FUNCTION webhook._pause(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h webhook.hook := webhook._lookup(name);
+    h webhook.hook := webhook._lookup_for_update(name);
 BEGIN
     UPDATE webhook.hook SET state = 'paused', disabled_reason = NULL
      WHERE hook.id OPERATOR(pg_catalog.=) h.id;
@@ -596,7 +725,7 @@ CREATE FUNCTION webhook._resume(name text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    h webhook.hook := webhook._lookup(name);
+    h webhook.hook := webhook._lookup_for_update(name);
 BEGIN
     UPDATE webhook.hook
        SET state = 'active', disabled_reason = NULL, failing_since = NULL
@@ -615,6 +744,12 @@ DECLARE
     h webhook.hook := webhook._lookup(name);
     v_id bigint;
 BEGIN
+    -- an unregister waits for this transaction, and then removes its event
+    PERFORM FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'webhook "%" does not exist', name
+            USING ERRCODE = 'undefined_object';
+    END IF;
     v_id := pg_catalog.nextval('webhook.queue_id_seq');
     INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name)
     VALUES (v_id, pg_catalog.nextval('webhook.event_id_seq'), h.id, 'P', '', '');
@@ -752,6 +887,9 @@ AS $$
 DECLARE
     q record;
 BEGIN
+    IF delivery_id IS NULL THEN
+        RAISE EXCEPTION 'argument "delivery_id" must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT queue.status, hook.owner INTO q
       FROM webhook.queue JOIN webhook.hook ON hook.id OPERATOR(pg_catalog.=) queue.hook_id
      WHERE queue.id OPERATOR(pg_catalog.=) delivery_id
@@ -844,7 +982,8 @@ REVOKE ALL ON FUNCTION
     webhook._ping(text), webhook._secret(text), webhook._redeliver(bigint),
     webhook.rotate_secret(text, text, interval), webhook._rotate_secret(text, text, interval),
     webhook.replay(text, timestamptz, timestamptz), webhook._replay(text, timestamptz, timestamptz),
-    webhook._lookup(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
+    webhook._lookup(text), webhook._lookup_for_update(text), webhook._attach(webhook.hook, regclass), webhook._detach(integer),
+    webhook._attach_partitions(webhook.hook, regclass),
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
     webhook._check_headers(jsonb), webhook._watchable(oid),
@@ -862,6 +1001,39 @@ DECLARE
     c record;
     h webhook.hook;
 BEGIN
+    -- a partition created or attached under a table watched for TRUNCATE
+    -- gets that webhook's truncate trigger (they are not cloned)
+    IF TG_TAG IN ('CREATE TABLE', 'ALTER TABLE')
+       AND EXISTS (SELECT FROM webhook.hook WHERE 'truncate' OPERATOR(pg_catalog.=) ANY (hook.events)) THEN
+        FOR c IN
+            SELECT DISTINCT a.relid AS rel
+              FROM pg_catalog.pg_event_trigger_ddl_commands() d
+              JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) d.objid
+             CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(d.objid) a
+             WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+               AND d.objsubid OPERATOR(pg_catalog.=) 0
+               AND (r.relispartition OR r.relkind OPERATOR(pg_catalog.=) 'p')
+        LOOP
+            FOR h IN
+                SELECT hook.* FROM webhook.hook
+                  JOIN pg_catalog.pg_trigger tg
+                    ON tg.tgname OPERATOR(pg_catalog.=)
+                       ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate')
+                 WHERE tg.tgrelid OPERATOR(pg_catalog.=) c.rel
+                   AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
+                   AND 'truncate' OPERATOR(pg_catalog.=) ANY (hook.events)
+                   AND (hook.relation OPERATOR(pg_catalog.=) c.rel
+                        OR (hook.schema_name IS NOT NULL AND webhook._watchable(c.rel)
+                            AND hook.schema_name OPERATOR(pg_catalog.=)
+                                (SELECT n.nspname FROM pg_catalog.pg_class k
+                                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) k.relnamespace
+                                  WHERE k.oid OPERATOR(pg_catalog.=) c.rel)))
+            LOOP
+                PERFORM webhook._attach_partitions(h, c.rel::regclass);
+            END LOOP;
+        END LOOP;
+    END IF;
+
     IF NOT EXISTS (SELECT FROM webhook.hook WHERE hook.schema_name IS NOT NULL) THEN
         RETURN;
     END IF;
@@ -912,7 +1084,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION webhook._on_ddl_end() IS
-    'Internal: install capture triggers on tables created in a watched schema; follow a watched schema''s rename';
+    'Internal: install capture triggers on tables created in a watched schema and on partitions created or attached under a watched table; follow a watched schema''s rename';
 
 CREATE FUNCTION webhook._on_sql_drop() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -929,8 +1101,18 @@ COMMENT ON FUNCTION webhook._on_sql_drop() IS
 
 REVOKE ALL ON FUNCTION webhook._on_ddl_end(), webhook._on_sql_drop() FROM PUBLIC;
 
+CREATE FUNCTION webhook._on_ddl_start() RETURNS event_trigger
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_on_ddl_start';
+COMMENT ON FUNCTION webhook._on_ddl_start() IS
+    'Internal: refuse to rename the extension''s schema, with one clear error';
+REVOKE ALL ON FUNCTION webhook._on_ddl_start() FROM PUBLIC;
+
+CREATE EVENT TRIGGER webhook_ddl_start ON ddl_command_start
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION webhook._on_ddl_start();
 CREATE EVENT TRIGGER webhook_ddl_end ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER SCHEMA')
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER SCHEMA', 'ALTER TABLE')
     EXECUTE FUNCTION webhook._on_ddl_end();
 CREATE EVENT TRIGGER webhook_sql_drop ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
@@ -965,9 +1147,10 @@ COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery
  * inlined only into a strict expression).  Their bodies name every function
  * and operator with its schema, so no path can redirect them.
  *
- * The body, as compact JSON text in SPEC order: type, timestamp, data
+ * The body, as compact JSON text in the README's order: type, timestamp, data
  * (event_id, webhook, schema, table, operation, new, old, changed for
- * updates, truncated when the rows were too large to send).
+ * updates, truncated when the rows were too large to send, partition for
+ * the TRUNCATE of a partition).
  */
 CREATE FUNCTION webhook._body(q webhook.queue, webhook_name text) RETURNS text
     LANGUAGE sql STABLE PARALLEL SAFE
@@ -990,6 +1173,9 @@ AS $$
                    THEN ',"changed":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.changed)::text
                    ELSE '' END
             OPERATOR(pg_catalog.||) CASE WHEN q.truncated THEN ',"truncated":true' ELSE '' END
+            OPERATOR(pg_catalog.||) CASE WHEN q.truncated_partition IS NOT NULL
+                   THEN ',"partition":' OPERATOR(pg_catalog.||) q.truncated_partition::text
+                   ELSE '' END
         END
         OPERATOR(pg_catalog.||) '}}'
 $$;
@@ -1020,20 +1206,20 @@ REVOKE ALL ON FUNCTION webhook._body_xml(webhook.queue, text) FROM PUBLIC;
  */
 CREATE VIEW webhook.queued AS
 SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created_at,
-       q.old_row, q.new_row, q.changed, q.truncated, q.status, q.attempts,
+       q.old_row, q.new_row, q.changed, q.truncated, q.truncated_partition, q.status, q.attempts,
        q.next_attempt_at, q.last_attempt_at, q.last_status, q.last_error,
        q.response_body, q.delivered_at
   FROM webhook.queue q
 UNION ALL
 SELECT NULL::bigint, l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1, k.hook_id,
-       c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row, c.changed, c.truncated,
+       c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition,
        'p'::"char", 0, '-infinity'::timestamptz, NULL::timestamptz, NULL::integer,
        NULL::text, NULL::text, NULL::timestamptz
   FROM webhook.log_state st,
        (SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1
         UNION ALL SELECT * FROM webhook.log_2) l
  CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY
-       AS c(op, at, mask, truncated, old_row, new_row, changed, n)
+       AS c(op, at, mask, truncated, old_row, new_row, changed, partition, n)
  CROSS JOIN LATERAL pg_catalog.unnest(l.hooks) WITH ORDINALITY AS k(hook_id, bit)
  WHERE (l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmax(st.expanded)
         OR l.txid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_snapshot_xip(st.expanded))))
@@ -1058,6 +1244,7 @@ SELECT h.id,
        h.events,
        h.state,
        h.disabled_reason,
+       webhook._worker() AS worker,
        coalesce(c.pending, 0) AS pending,
        coalesce(c.delivered, 0) AS delivered,
        coalesce(c.failed, 0) AS failed,
@@ -1096,6 +1283,7 @@ COMMENT ON COLUMN webhook.webhooks.watches IS 'What the webhook watches, in word
 COMMENT ON COLUMN webhook.webhooks.events IS 'Operations that produce events: insert, update, delete, truncate';
 COMMENT ON COLUMN webhook.webhooks.state IS 'active, paused (capturing, delivery held) or disabled (capturing, delivery stopped; see disabled_reason)';
 COMMENT ON COLUMN webhook.webhooks.disabled_reason IS 'Why the webhook was disabled';
+COMMENT ON COLUMN webhook.webhooks.worker IS 'Whether anything delivers: "running" while a delivery worker serves this database, else "not running: " and why (events are still captured and wait in the queue)';
 COMMENT ON COLUMN webhook.webhooks.pending IS 'Deliveries not yet delivered or failed';
 COMMENT ON COLUMN webhook.webhooks.delivered IS 'Delivered deliveries still kept (see webhook.retention)';
 COMMENT ON COLUMN webhook.webhooks.failed IS 'Deliveries that used up max_attempts, still kept';
@@ -1154,3 +1342,6 @@ COMMENT ON COLUMN webhook.deliveries.delivered_at IS 'When a 2xx response arrive
 COMMENT ON COLUMN webhook.deliveries.latency IS 'From capture to delivery';
 
 GRANT SELECT ON webhook.webhooks, webhook.deliveries TO PUBLIC;
+
+/* without the preload nothing is delivered: say so now (capture still works) */
+SELECT webhook._warn_not_preloaded();

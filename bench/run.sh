@@ -123,8 +123,17 @@ mb() { awk -v k="$1" 'BEGIN {if (k ~ /^[0-9]+$/) printf "%.1f MB", k / 1024; els
 
 worker_pid() { sql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' LIMIT 1"; }
 
+# Is part of the event log not expanded into webhook.queue yet?  (An SQL
+# boolean: chunks committed since the worker's last expansion.)
+LOG_LEFT="EXISTS (SELECT 1 FROM (SELECT txid FROM webhook.log_0 UNION ALL SELECT txid FROM webhook.log_1
+          UNION ALL SELECT txid FROM webhook.log_2) l, webhook.log_state s
+          WHERE l.txid >= pg_snapshot_xmin(s.expanded) AND NOT pg_visible_in_snapshot(l.txid, s.expanded))"
+# bytes of the event log's tables and of webhook.queue, with indexes and TOAST
+STORE_BYTES="(SELECT pg_total_relation_size('webhook.queue') + pg_total_relation_size('webhook.log_0')
+          + pg_total_relation_size('webhook.log_1') + pg_total_relation_size('webhook.log_2'))"
+
 # Pause every webhook, let requests in flight finish (bounded), empty the
-# queue: the state every scenario starts and ends in.
+# queue and the event log: the state every scenario starts and ends in.
 quiesce() {
 	sql -c "SELECT count(webhook.pause(name)) FROM webhook.hook" >/dev/null
 	local _
@@ -132,16 +141,16 @@ quiesce() {
 		[ "$(sql -c "SELECT count(*) FROM webhook.queue WHERE status = 's'")" = 0 ] && break
 		sleep 0.1
 	done
-	sql -c "TRUNCATE webhook.queue" >/dev/null
+	sql -c "TRUNCATE webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2" >/dev/null
 }
 
 # Same starting point for every writer variant: empty tables and queues,
 # vacuumed, and a checkpoint so that no variant pays for another's writes.
 reset_writers() {
 	sql >/dev/null <<-'EOF'
-		TRUNCATE t_none, t_plpgsql, t_pgq, t_webhook RESTART IDENTITY;
-		TRUNCATE bench_queue, pgq.event_template, webhook.queue;
-		VACUUM t_none, t_plpgsql, t_pgq, t_webhook, bench_queue, webhook.queue;
+		TRUNCATE t_none, t_plpgsql, t_pgq, t_webhook, t_webhook3 RESTART IDENTITY;
+		TRUNCATE bench_queue, pgq.event_template, webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2;
+		VACUUM t_none, t_plpgsql, t_pgq, t_webhook, t_webhook3, bench_queue, webhook.queue;
 		CHECKPOINT;
 	EOF
 }
@@ -174,7 +183,7 @@ backlog_and_drain() {
 		sleep 0.5
 		left=$(sql -c "SELECT EXISTS (SELECT 1 FROM webhook.queue
 		                WHERE hook_id = (SELECT id FROM webhook.hook WHERE name = 'sink')
-		                  AND status IN ('p', 'r', 's'))")
+		                  AND status IN ('p', 'r', 's')) OR $LOG_LEFT")
 		if [ "$left" = f ]; then st=ok; break; fi
 	done
 	stats=$(sql -c "SELECT count(*) FILTER (WHERE q.status = 'd'),
@@ -195,22 +204,53 @@ wrk_() {
 
 # --------------------------------------------------------------- scenarios
 
-# 1. One INSERT ... SELECT of BULK_ROWS rows per variant, timed by psql.
+# 1. One INSERT ... SELECT of BULK_ROWS rows per variant, timed by psql,
+# with the WAL it wrote; then a COPY of as many rows, with and without a
+# webhook.  webhook3 is a table three (paused) webhooks watch.
 scenario_1() {
-	declare -A ms
-	local r v t
+	declare -A ms wal
+	local r v t out w
+	sql -c "COPY (SELECT g, 'payload text of a typical row' FROM generate_series(1, $BULK_ROWS) g)
+	        TO '$WORK/copy.tsv'" >/dev/null
 	for r in $(seq "$RUNS"); do
-		for v in $(rotate "$r" none plpgsql pgq webhook); do
+		for v in $(rotate "$r" none plpgsql pgq webhook webhook3 copy_none copy_webhook); do
 			reset_writers
-			t=$(sql -c '\timing on' -c "INSERT INTO t_$v (a, b)
-			        SELECT g, 'payload text of a typical row' FROM generate_series(1, $BULK_ROWS) g" |
-				sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-			say "  round $r $v: $t ms"
+			case $v in
+				copy_*) stmt="COPY t_${v#copy_} (a, b) FROM '$WORK/copy.tsv'" ;;
+				*) stmt="INSERT INTO t_$v (a, b)
+				          SELECT g, 'payload text of a typical row' FROM generate_series(1, $BULK_ROWS) g" ;;
+			esac
+			out=$(sql <<-EOF
+				SELECT pg_current_wal_insert_lsn() AS l \gset
+				\timing on
+				$stmt;
+				\timing off
+				SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), :'l');
+			EOF
+			)
+			t=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | head -1)
+			w=$(tail -1 <<<"$out")
+			say "  round $r $v: $t ms, $w WAL bytes"
 			ms[$v]+=" $t"
+			wal[$v]+=" $w"
 		done
 	done
 	writer_results 1 ms ms "bulk INSERT of $BULK_ROWS rows, no trigger" \
-		"ref: 2.26x" "ref: 3.95x" "target <= 1.6x; pg_net 6.5x"
+		"ref: 2.8-3.5x" "ref: 3.95x" "target <= 1.6x, below plpgsql"
+	local base m
+	base=$(median ${ms[none]})
+	m=$(median ${ms[webhook3]})
+	result 1 "  webhook, 3 paused webhooks on the table" "$(ratio "$m" "$base")x ($(num "$m") ms)" "target <= 1.7x"
+	base=$(median ${ms[copy_none]})
+	result 1 "COPY of $BULK_ROWS rows, no trigger" "$(num "$base") ms" "baseline"
+	m=$(median ${ms[copy_webhook]})
+	result 1 "  webhook (paused)" "$(ratio "$m" "$base")x ($(num "$m") ms)" "target <= 1.6x"
+	for v in none webhook webhook3; do
+		m=$(median ${wal[$v]})
+		result 1 "WAL bytes per change, bulk INSERT, $v" \
+			"$(awk -v w="$m" -v n="$BULK_ROWS" 'BEGIN {if (w ~ /^[0-9.]+$/) printf "%.0f", w / n; else print "-"}') B" \
+			"$([ $v = none ] && echo "the insert itself" || echo reported)"
+	done
 }
 
 # writer_results N UNIT ARRAY BASE_LABEL PLPGSQL_REF PGQ_REF WEBHOOK_REF:
@@ -370,7 +410,8 @@ scenario_5() {
 		pgbench_ $((LAT_SECS + 60)) -n -M prepared "$@" -f "$WORK/lat_$name.sql" >"$WORK/lat_$name.out" 2>&1 ||
 			say "  pgbench $name failed: $(tail -2 "$WORK/lat_$name.out")"
 		for _ in $(seq 200); do # wait (at most 20 s) until all is delivered
-			[ "$(sql -c "SELECT count(*) FROM webhook.queue WHERE status IN ('p', 'r', 's')")" = 0 ] && break
+			[ "$(sql -c "SELECT NOT EXISTS (SELECT 1 FROM webhook.queue WHERE status IN ('p', 'r', 's'))
+			             AND NOT $LOG_LEFT")" = t ] && break
 			sleep 0.1
 		done
 	}
@@ -438,7 +479,7 @@ scenario_7() {
 		SELECT pg_reload_conf();
 	EOF
 	quiesce
-	sql -c "TRUNCATE t_sink" -c "TRUNCATE webhook.queue" >/dev/null
+	sql -c "TRUNCATE t_sink" -c "TRUNCATE webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2" >/dev/null
 	batch=$((BIG_EVENTS < 100000 ? BIG_EVENTS : 100000))
 	t0=$(date +%s.%N)
 	for _ in $(seq $((BIG_EVENTS / batch))); do
@@ -447,7 +488,7 @@ scenario_7() {
 	ins_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
 	sql -c "VACUUM ANALYZE webhook.queue" -c "CHECKPOINT" >/dev/null
 	wpid=$(worker_pid)
-	size0=$(sql -c "SELECT pg_total_relation_size('webhook.queue')")
+	size0=$(sql -c "SELECT $STORE_BYTES")
 	rss0=$(rss_kb "$wpid")
 	say "  queued $BIG_EVENTS events in $ins_s s; queue $((size0 / 1048576)) MB; worker RssAnon/VmRSS kB $rss0"
 	peak_rss=${rss0#* }; peak_anon=${rss0% *}; peak_size=$size0
@@ -457,8 +498,8 @@ scenario_7() {
 		sleep 1
 		rss=$(rss_kb "$wpid"); anon=${rss% *}; rss=${rss#* }
 		[ -n "$anon" ] && [ "$anon" -gt "$peak_anon" ] && peak_anon=$anon
-		size=$(sql -c "SELECT pg_total_relation_size('webhook.queue')")
-		left=$(sql -c "SELECT EXISTS (SELECT 1 FROM webhook.queue WHERE status IN ('p', 'r', 's'))")
+		size=$(sql -c "SELECT $STORE_BYTES")
+		left=$(sql -c "SELECT EXISTS (SELECT 1 FROM webhook.queue WHERE status IN ('p', 'r', 's')) OR $LOG_LEFT")
 		[ -n "$rss" ] && [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
 		[ "$size" -gt "$peak_size" ] && peak_size=$size
 		echo "$(date +%s) anon_kB=$anon rss_kB=$rss queue_bytes=$size pending=$left" >>"$WORK/drain7.log"
@@ -476,7 +517,7 @@ scenario_7() {
 		sleep 0.5
 	done
 	sql -c "VACUUM webhook.queue" >/dev/null
-	size_end=$(sql -c "SELECT pg_total_relation_size('webhook.queue')")
+	size_end=$(sql -c "SELECT $STORE_BYTES")
 	sql >/dev/null <<-'EOF'
 		ALTER SYSTEM RESET webhook.retention;
 		SELECT pg_reload_conf();
@@ -490,7 +531,7 @@ scenario_7() {
 	fi
 	result 7 "  worker RssAnon start / peak / end" "$(mb "${rss0% *}") / $(mb "$peak_anon") / $(mb "${rss_end% *}")" "flat"
 	result 7 "  worker VmRSS (incl. shared buffers) start / peak / end" "$(mb "${rss0#* }") / $(mb "$peak_rss") / $(mb "${rss_end#* }")" ""
-	result 7 "  webhook.queue size start / peak / after purge+VACUUM" \
+	result 7 "  event log + webhook.queue size start / peak / after purge+VACUUM" \
 		"$(mb $((size0 / 1024))) / $(mb $((peak_size / 1024))) / $(mb $((size_end / 1024)))$([ $purged = yes ] || echo ' (purge unfinished in 60 s)')" \
 		"bounded"
 }

@@ -14,12 +14,13 @@ SELECT pgq.create_queue('q') \gset
 --   t_plpgsql  plpgsql queue trigger          (writer comparison)
 --   t_pgq      pgq.logutriga('q')             (writer comparison)
 --   t_webhook  webhook 'writer', paused       (writer cost of the extension)
+--   t_webhook3 webhooks 'writer3a/b/c', paused (writer cost with a fan-out of 3)
 --   t_sink     webhook 'sink' -> nginx        (delivery, scenarios 4, 6, 7, 8)
 --   t_lat      webhook 'lat' -> latency probe (scenario 5)
 DO $$
 DECLARE n text;
 BEGIN
-    FOREACH n IN ARRAY ARRAY['t_none', 't_plpgsql', 't_pgq', 't_webhook', 't_sink', 't_lat'] LOOP
+    FOREACH n IN ARRAY ARRAY['t_none', 't_plpgsql', 't_pgq', 't_webhook', 't_webhook3', 't_sink', 't_lat'] LOOP
         EXECUTE format('CREATE TABLE %I (id bigserial PRIMARY KEY, a int, b text,'
                        ' c timestamptz DEFAULT now())', n);
     END LOOP;
@@ -50,5 +51,7 @@ CREATE TRIGGER bench_pgq AFTER INSERT ON t_pgq
 -- the extension: registered, then paused where only the writer is measured
 SELECT webhook.register('writer', :'sink_url', 'public.t_webhook') \gset
 SELECT webhook.pause('writer') \gset
+SELECT webhook.register('writer3' || n, :'sink_url', 'public.t_webhook3') FROM unnest('{a,b,c}'::text[]) n;
+SELECT webhook.pause('writer3' || n) FROM unnest('{a,b,c}'::text[]) n;
 SELECT webhook.register('sink', :'sink_url', 'public.t_sink') \gset
 SELECT webhook.pause('sink') \gset

@@ -92,3 +92,64 @@ $$;
 -- resume wakes the worker; this database has none, so all stays queued
 SELECT webhook.resume('items');
 SELECT name, state FROM webhook.webhooks WHERE name = 'items';
+
+-- every payload carries the names as of the change, after ALTER SCHEMA ...
+-- RENAME too: in the session that renamed, in another that had written
+-- before, and for a partitioned table written through parent or partition
+CREATE SCHEMA sa;
+CREATE TABLE sa.plain (id int PRIMARY KEY);
+CREATE TABLE sa.pt (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE sa.pt_1 PARTITION OF sa.pt FOR VALUES FROM (0) TO (100);
+SELECT webhook.register('plain', 'http://127.0.0.1:9/plain', 'sa.plain') AS plain_id \gset
+SELECT webhook.register('pt', 'http://127.0.0.1:9/pt', 'sa.pt') AS pt_id \gset
+SELECT webhook.pause('plain'), webhook.pause('pt');
+INSERT INTO sa.plain VALUES (1);
+INSERT INTO sa.pt VALUES (1);
+INSERT INTO sa.pt_1 VALUES (2);
+ALTER SCHEMA sa RENAME TO sb;
+INSERT INTO sb.plain VALUES (2);
+INSERT INTO sb.pt VALUES (3);
+INSERT INTO sb.pt_1 VALUES (4);
+ALTER TABLE sb.pt RENAME TO pt_renamed;
+INSERT INTO sb.pt_1 VALUES (5);
+-- another session renames the schema back; this one writes again
+\! psql -X -q -d contrib_regression -c 'ALTER SCHEMA sb RENAME TO sc'
+INSERT INTO sc.plain VALUES (3);
+INSERT INTO sc.pt_renamed VALUES (6);
+INSERT INTO sc.pt_1 VALUES (7);
+SELECT hook_id = :plain_id AS plain, schema_name, table_name, new_row
+  FROM webhook.queued WHERE hook_id IN (:plain_id, :pt_id) ORDER BY event_id;
+SELECT webhook.unregister('plain'), webhook.unregister('pt');
+DROP SCHEMA sc CASCADE;
+
+-- a TRUNCATE of a partition of a watched table is an event of the watched
+-- table naming the partition; a TRUNCATE of the watched table is one event,
+-- not one per partition.  Partitions created or attached later are covered.
+CREATE TABLE pt3 (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE pt_1 PARTITION OF pt3 FOR VALUES FROM (0) TO (10);
+CREATE TABLE pt_2 PARTITION OF pt3 FOR VALUES FROM (10) TO (20) PARTITION BY RANGE (id);
+CREATE TABLE pt_2a PARTITION OF pt_2 FOR VALUES FROM (10) TO (15);
+SELECT webhook.register('pt3', 'http://127.0.0.1:9/pt3', 'pt3') AS pt3_id \gset
+SELECT webhook.pause('pt3');
+CREATE TABLE pt_3 (id int PRIMARY KEY);
+ALTER TABLE pt3 ATTACH PARTITION pt_3 FOR VALUES FROM (20) TO (30);
+CREATE TABLE pt_2b PARTITION OF pt_2 FOR VALUES FROM (15) TO (20);
+SELECT tgrelid::regclass AS rel, replace(tgname, :'pt3_id', 'N') AS trigger, tgparentid <> 0 AS clone
+  FROM pg_trigger WHERE tgname LIKE 'webhook\_' || :'pt3_id' || '\_%' ORDER BY 1, 2;
+INSERT INTO pt3 VALUES (1), (11), (21);
+TRUNCATE pt_1;
+TRUNCATE pt_2;
+TRUNCATE pt_3;
+TRUNCATE pt_1, pt3;
+TRUNCATE pt_2a;
+SELECT op, schema_name, table_name, truncated_partition
+  FROM webhook.queued WHERE hook_id = :pt3_id ORDER BY event_id;
+SELECT (webhook._body(ROW(q.*)::webhook.queue, 'pt3')::jsonb -> 'data') - 'event_id' AS body
+  FROM webhook.queued q WHERE hook_id = :pt3_id AND op = 'T' ORDER BY event_id LIMIT 1;
+-- a webhook without truncate puts no trigger on the partitions
+SELECT webhook.register('pt3-rows', 'http://127.0.0.1:9/pt3', 'pt3', events => '{insert}') AS rows_id \gset
+SELECT count(*) AS partition_truncate_triggers FROM pg_trigger
+ WHERE tgname = 'webhook_' || :'rows_id' || '_truncate';
+SELECT webhook.unregister('pt3'), webhook.unregister('pt3-rows');
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'webhook\_%' AND tgrelid::regclass::text LIKE 'pt%';
+DROP TABLE pt3;

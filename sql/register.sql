@@ -43,6 +43,46 @@ SELECT webhook.register('x', 'http://127.0.0.1:9/', schema => 'pg_catalog');
 SELECT webhook.register('x', 'http://127.0.0.1:9/', 'webhook.queue');
 SELECT webhook.register('x', 'http://127.0.0.1:9/', 'pg_class');
 
+-- input that could never work is refused too
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', timeout => '1 microsecond');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', timeout => '99 ms');
+SELECT webhook.register('x', 'http://127.0.0.1:0/', 'orders');
+SELECT webhook.register('x', 'http://127.0.0.1:00/', 'orders');
+SELECT webhook.register('x', 'http://127.0.0.1/' || repeat('a', 8192), 'orders');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders',
+         headers => jsonb_build_object('x-big', repeat('v', 8193)));
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"TE": "trailers"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"Upgrade": "h2c"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"keep-alive": "5"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"Trailer": "x"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"Proxy-Authorization": "x"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"Content-Encoding": "gzip"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"Transfer-Encoding": "chunked"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"X-Key": "a", "x-key": "b"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"": "v"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => '{"x\u0001y": "v"}');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders',
+         headers => jsonb_build_object('x-' || repeat('n', 62), 'v'));
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', events => '{{insert},{update}}');
+
+-- a NULL where a value is needed is 22004, whichever argument
+\set VERBOSITY sqlstate
+SELECT webhook.register(NULL, 'http://127.0.0.1:9/', 'orders');
+SELECT webhook.register('x', NULL, 'orders');
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', events => NULL);
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', headers => NULL);
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', timeout => NULL);
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', max_attempts => NULL);
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', fifo => NULL);
+SELECT webhook.register('x', 'http://127.0.0.1:9/', 'orders', batch_size => NULL);
+SELECT webhook.redeliver(NULL);
+SELECT webhook.pause(NULL);
+SELECT webhook.resume(NULL);
+SELECT webhook.ping(NULL);
+SELECT webhook.secret(NULL);
+SELECT webhook.unregister(NULL);
+\set VERBOSITY terse
+
 -- functions that take a name refuse unknown ones
 SELECT webhook.pause('nope');
 SELECT webhook.resume('nope');
@@ -101,3 +141,15 @@ CREATE TRIGGER forged AFTER INSERT ON misuse FOR EACH ROW EXECUTE FUNCTION webho
 INSERT INTO misuse VALUES (2);
 SELECT count(*) AS forged_events FROM webhook.queued;
 DROP TABLE misuse;
+
+-- the extension's schema cannot be renamed: one plain error, no context dump
+\set VERBOSITY default
+\set SHOW_CONTEXT always
+ALTER SCHEMA webhook RENAME TO webhook_renamed;
+\set SHOW_CONTEXT errors
+\set VERBOSITY terse
+SELECT nspname FROM pg_namespace WHERE nspname LIKE 'webhook%';
+-- other schemas still can
+CREATE SCHEMA sa;
+ALTER SCHEMA sa RENAME TO sb;
+DROP SCHEMA sb;

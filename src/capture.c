@@ -264,6 +264,36 @@ target_for(TriggerData *trigdata, int32 hook_id)
 	return t;
 }
 
+/* Is an ancestor of partition relid truncated by the TRUNCATE now running? */
+static bool
+truncating_ancestor(Oid relid)
+{
+	List	   *ancestors = get_partition_ancestors(relid);
+	ListCell   *lc;
+
+	foreach(lc, ancestors)
+	{
+		if (webhook_truncating(lfirst_oid(lc)))
+			return true;
+	}
+	return false;
+}
+
+/* {"schema": ..., "table": ...} of a partition, as a json datum */
+static Datum
+partition_json(Relation rel)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"schema\":");
+	escape_json(&buf, get_namespace_name(RelationGetNamespace(rel)));
+	appendStringInfoString(&buf, ",\"table\":");
+	escape_json(&buf, RelationGetRelationName(rel));
+	appendStringInfoChar(&buf, '}');
+	return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
+}
+
 /*
  * Are two non-null values of one attribute the same, byte for byte?  An
  * UPDATE that leaves a TOASTed value alone carries the same TOAST pointer,
@@ -487,16 +517,32 @@ webhook_capture(PG_FUNCTION_ARGS)
 	/* a trigger its webhook does not watch queues nothing (see header) */
 	webhook_log_hold(true);
 	t = target_for(trigdata, (int32) hook_id);
-	webhook_log_hold(false);
 	webhook_change_id(&id, trigdata->tg_relation, op, op == 'D' ? oldtup : newtup);
 	if (!t->belongs)
+	{
+		webhook_log_hold(false);
 		return PointerGetDatum(NULL);
+	}
 	active = t->active;
 	reported = t->reported;		/* t may go with the next invalidation */
+
+	/*
+	 * A TRUNCATE of a partition of the watched table (its own statement
+	 * trigger: they are not cloned) is an event of the watched table naming
+	 * the partition, unless an ancestor of that partition is truncated by
+	 * the same statement: then that one's event says it all.
+	 */
+	if (op == 'T' && reported != RelationGetRelid(trigdata->tg_relation) &&
+		truncating_ancestor(RelationGetRelid(trigdata->tg_relation)))
+	{
+		webhook_log_hold(false);
+		return PointerGetDatum(NULL);
+	}
 
 	/* the webhook's filters (filter.c): nothing, or an event that failed */
 	filter = webhook_filter_check((int32) hook_id, trigdata->tg_relation, trigdata,
 								  &filter_error);
+	webhook_log_hold(false);
 	if (filter == WEBHOOK_FILTER_SKIP)
 		return PointerGetDatum(NULL);
 
@@ -506,8 +552,12 @@ webhook_capture(PG_FUNCTION_ARGS)
 	{
 		Datum		old_json = (Datum) 0;
 		Datum		new_json = (Datum) 0;
+		Datum		partition = (Datum) 0;
 		Size		limit = (Size) webhook_max_payload_size;
 		bool		truncated;
+
+		if (op == 'T' && reported != RelationGetRelid(trigdata->tg_relation))
+			partition = partition_json(trigdata->tg_relation);
 
 		if (op == 'U')
 		{
@@ -540,7 +590,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 										changed, truncated, filter_error);
 		else
 			webhook_log_append((int32) hook_id, reported, &id,
-							   old_json, new_json, changed, truncated);
+							   old_json, new_json, changed, truncated, partition);
 	}
 
 	/* a paused or disabled webhook's events wait: resume wakes the worker */

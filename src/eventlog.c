@@ -94,6 +94,7 @@ typedef struct PendingChunk
 	Datum		old_json[WEBHOOK_CHUNK_MAX];	/* (Datum) 0 for none */
 	Datum		new_json[WEBHOOK_CHUNK_MAX];
 	Datum		changed[WEBHOOK_CHUNK_MAX];
+	Datum		partition[WEBHOOK_CHUNK_MAX];	/* TRUNCATE of a partition */
 } PendingChunk;
 
 /* The attributes of webhook.log_N and webhook.change, in order. */
@@ -104,7 +105,7 @@ enum
 };
 enum
 {
-	CH_OP, CH_AT, CH_MASK, CH_TRUNCATED, CH_OLD, CH_NEW, CH_CHANGED, CH_NATTS
+	CH_OP, CH_AT, CH_MASK, CH_TRUNCATED, CH_OLD, CH_NEW, CH_CHANGED, CH_PARTITION, CH_NATTS
 };
 
 static LogLayout layout = {false};
@@ -269,6 +270,8 @@ write_chunk(PendingChunk *c)
 		cn[CH_NEW] = c->new_json[i] == (Datum) 0;
 		cv[CH_CHANGED] = c->changed[i];
 		cn[CH_CHANGED] = c->changed[i] == (Datum) 0;
+		cv[CH_PARTITION] = c->partition[i];
+		cn[CH_PARTITION] = c->partition[i] == (Datum) 0;
 		elems[i] = HeapTupleGetDatum(heap_form_tuple(cdesc, cv, cn));
 	}
 	ReleaseTupleDesc(cdesc);
@@ -555,12 +558,14 @@ webhook_log_add_hook(int32 hook_id, Oid reported_relid, const WebhookChangeId *i
 
 /*
  * Append a change for webhook hook_id, reported as relation reported_relid.
- * old_json, new_json (json) and changed (text[]) may be (Datum) 0; they are
+ * old_json, new_json (json), changed (text[]) and partition (json, for the
+ * TRUNCATE of a partition of the watched table) may be (Datum) 0; they are
  * copied.  The caller has checked webhook_log_add_hook first.
  */
 void
 webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,
-				   Datum old_json, Datum new_json, Datum changed, bool truncated)
+				   Datum old_json, Datum new_json, Datum changed, bool truncated,
+				   Datum partition)
 {
 	SubTransactionId subid = GetCurrentSubTransactionId();
 	PendingChunk *c = NULL;
@@ -601,6 +606,7 @@ webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,
 	c->old_json[i] = old_json ? datumCopy(old_json, false, -1) : (Datum) 0;
 	c->new_json[i] = new_json ? datumCopy(new_json, false, -1) : (Datum) 0;
 	c->changed[i] = changed ? datumCopy(changed, false, -1) : (Datum) 0;
+	c->partition[i] = partition ? datumCopy(partition, false, -1) : (Datum) 0;
 	MemoryContextSwitchTo(old);
 	c->bytes += 64 + (old_json ? VARSIZE_ANY(DatumGetPointer(old_json)) : 0) +
 		(new_json ? VARSIZE_ANY(DatumGetPointer(new_json)) : 0) +

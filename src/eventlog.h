@@ -46,7 +46,8 @@ extern void webhook_log_hold(bool hold);
 extern void webhook_change_id(WebhookChangeId *id, Relation rel, char op, HeapTuple tuple);
 extern bool webhook_log_add_hook(int32 hook_id, Oid reported_relid, const WebhookChangeId *id);
 extern void webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,
-							   Datum old_json, Datum new_json, Datum changed, bool truncated);
+							   Datum old_json, Datum new_json, Datum changed, bool truncated,
+							   Datum partition);
 
 /* expand.c: the worker's side; SPI connected, in a transaction */
 extern uint64 webhook_expand_log(void);

@@ -456,8 +456,10 @@ webhook_check_url(PG_FUNCTION_ARGS)
 	CURLUcode	rc;
 	char	   *scheme = NULL;
 	char	   *host = NULL;
+	char	   *port = NULL;
 	bool		ok_scheme;
 	bool		ok_host;
+	bool		ok_port;
 
 	if (h == NULL)
 		ereport(ERROR,
@@ -475,6 +477,10 @@ webhook_check_url(PG_FUNCTION_ARGS)
 	}
 	curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
 	curl_url_get(h, CURLUPART_HOST, &host, 0);
+	/* an explicit port must be 1 to 65535 (curl takes 0 as "the default") */
+	ok_port = curl_url_get(h, CURLUPART_PORT, &port, 0) != CURLUE_OK ||
+		(port != NULL && strtol(port, NULL, 10) > 0);
+	curl_free(port);
 	ok_scheme = scheme != NULL &&
 		(strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0);
 	/* curl reads "http:///x" as host x; an empty authority is not a host */
@@ -499,5 +505,10 @@ webhook_check_url(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("argument \"url\" has no host: \"%s\"", url)));
+	if (!ok_port)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("argument \"url\" has port 0: \"%s\"", url),
+				 errdetail("A port is a number from 1 to 65535.")));
 	PG_RETURN_VOID();
 }

@@ -112,6 +112,41 @@ webhook_wake_worker(void)
 }
 
 /*
+ * Why no worker serves the current database, in words; NULL if one does.
+ * (The caller knows about standbys and a library not preloaded.)
+ */
+const char *
+webhook_worker_missing_reason(void)
+{
+	bool		serving = false;
+	bool		reserved = false;
+	int			used = 0;
+
+	SpinLockAcquire(&webhook_shared->mutex);
+	for (int i = 0; i < webhook_shared->nslots; i++)
+	{
+		WebhookWorkerSlot *s = &webhook_shared->slots[i];
+
+		if (OidIsValid(s->dboid))
+			used++;
+		if (s->dboid == MyDatabaseId)
+		{
+			reserved = true;
+			if (s->latch != NULL)
+				serving = true;
+		}
+	}
+	SpinLockRelease(&webhook_shared->mutex);
+	if (serving)
+		return NULL;
+	if (reserved)
+		return "the webhook worker is starting";
+	if (used >= webhook_shared->nslots)
+		return "every worker slot (webhook.max_workers) is in use";
+	return "the webhook worker is not running";
+}
+
+/*
  * A privilege change committed: have every worker check its webhooks'
  * owners before its next claim.  Every worker, since roles are shared by
  * all databases.  Cannot fail.

@@ -29,6 +29,10 @@
 #include <limits.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "commands/event_trigger.h"
+#include "commands/dbcommands.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -51,6 +55,9 @@ PG_MODULE_MAGIC;
 PG_FUNCTION_INFO_V1(webhook_wake);
 PG_FUNCTION_INFO_V1(webhook_caller);
 PG_FUNCTION_INFO_V1(webhook_api);
+PG_FUNCTION_INFO_V1(webhook_on_ddl_start);
+PG_FUNCTION_INFO_V1(webhook_worker_state);
+PG_FUNCTION_INFO_V1(webhook_warn_not_preloaded);
 
 /* GUC variables */
 int			webhook_max_workers = 8;
@@ -202,6 +209,19 @@ webhook_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* The relations named by the TRUNCATE statement now running, if any. */
+static List *truncating = NIL;
+
+/*
+ * Does the TRUNCATE statement now running name relid?  (A partition's
+ * truncate trigger asks, to leave the event to its truncated ancestor.)
+ */
+bool
+webhook_truncating(Oid relid)
+{
+	return list_member_oid(truncating, relid);
+}
+
 static void
 webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 						bool readOnlyTree, ProcessUtilityContext context,
@@ -215,7 +235,32 @@ webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 		webhook_request_wake();
 	webhook_launcher_utility(parsetree);
 
-	if (prev_process_utility_hook)
+	if (IsA(parsetree, TruncateStmt))
+	{
+		List	   *saved = truncating;
+		List	   *named = NIL;
+		ListCell   *lc;
+
+		foreach(lc, ((TruncateStmt *) parsetree)->relations)
+			named = lappend_oid(named, RangeVarGetRelid(lfirst_node(RangeVar, lc),
+														NoLock, true));
+		truncating = named;
+		PG_TRY();
+		{
+			if (prev_process_utility_hook)
+				prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+										  params, queryEnv, dest, qc);
+			else
+				standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+										params, queryEnv, dest, qc);
+		}
+		PG_FINALLY();
+		{
+			truncating = saved;
+		}
+		PG_END_TRY();
+	}
+	else if (prev_process_utility_hook)
 		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
 								  params, queryEnv, dest, qc);
 	else
@@ -284,6 +329,31 @@ webhook_caller(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The API functions that only read (webhook.secret) may run anywhere; the
+ * others write, and a hot standby or a read-only transaction refuses them
+ * here with one plain line, before any of their SQL runs.
+ */
+static void
+check_writable(Oid self)
+{
+	char	   *name;
+
+	if (!RecoveryInProgress() && !XactReadOnly)
+		return;
+	name = get_func_name(self);
+	if (name == NULL || strcmp(name, "secret") == 0)
+		return;
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute webhook.%s() during recovery", name),
+				 errhint("Webhooks are changed on the primary; a standby follows it.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("cannot execute webhook.%s() in a read-only transaction", name)));
+}
+
+/*
  * Every API function (webhook.register, webhook.pause, ...) is this C
  * function, running with its caller's privileges.  It notes the current
  * role, then calls the SECURITY DEFINER function of the same name and
@@ -299,6 +369,7 @@ webhook_api(PG_FUNCTION_ARGS)
 	Oid			saved = api_caller;
 	Datum		result;
 
+	check_writable(fcinfo->flinfo->fn_oid);
 	if (impl == NULL)
 	{
 		Oid			self = fcinfo->flinfo->fn_oid;
@@ -339,6 +410,78 @@ webhook_api(PG_FUNCTION_ARGS)
 	return result;
 }
 
+/*
+ * webhook._on_ddl_start(): event trigger at ddl_command_start for ALTER
+ * SCHEMA.  The extension's SQL and C name their schema, so renaming it
+ * would break every function and trigger: refuse it before it happens.
+ */
+Datum
+webhook_on_ddl_start(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webhook._on_ddl_start() was not called by event trigger manager")));
+	if (IsA(trigdata->parsetree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) trigdata->parsetree;
+
+		if (stmt->renameType == OBJECT_SCHEMA && stmt->subname != NULL &&
+			strcmp(stmt->subname, "webhook") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot rename schema \"webhook\" of extension \"webhook\""),
+					 errdetail("The extension's functions and triggers refer to its schema by name.")));
+	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * Is a delivery worker serving this database?  Returns NULL if so, else why
+ * not, in words.
+ */
+static const char *
+worker_missing_reason(void)
+{
+	if (webhook_shared == NULL)
+		return "webhook is not in shared_preload_libraries";
+	if (RecoveryInProgress())
+		return "the server is a hot standby";
+	return webhook_worker_missing_reason();
+}
+
+/*
+ * webhook._worker(): "running" while a delivery worker serves this
+ * database, else "not running: " and the reason (webhook.webhooks.worker).
+ */
+Datum
+webhook_worker_state(PG_FUNCTION_ARGS)
+{
+	const char *why = worker_missing_reason();
+
+	if (why == NULL)
+		PG_RETURN_TEXT_P(cstring_to_text("running"));
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("not running: %s", why)));
+}
+
+/*
+ * webhook._warn_not_preloaded(): a WARNING when the library was not
+ * preloaded, so that no worker will deliver (CREATE EXTENSION, register).
+ */
+Datum
+webhook_warn_not_preloaded(PG_FUNCTION_ARGS)
+{
+	if (webhook_shared == NULL)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("webhook is not in shared_preload_libraries, so nothing is delivered"),
+				 errdetail("Changes to watched tables are queued, and wait until a server started with the library delivers them."),
+				 errhint("Add webhook to shared_preload_libraries in postgresql.conf and restart the server.")));
+	PG_RETURN_VOID();
+}
+
 void
 _PG_init(void)
 {
@@ -347,21 +490,23 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("webhook must be loaded via shared_preload_libraries"),
-				 errhint("Add webhook to shared_preload_libraries in postgresql.conf and restart the server.")));
-
-	DefineCustomIntVariable("webhook.max_workers",
-							"Most databases served at once, one delivery worker each.",
-							"Each worker is a background worker process: max_worker_processes must leave room for them and the launcher.",
-							&webhook_max_workers,
-							8,
-							1, WEBHOOK_MAX_WORKERS,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
+	/*
+	 * Not preloaded (a restore, a typo in postgresql.conf), a backend still
+	 * loads the library when a capture trigger fires: capture keeps queueing
+	 * and the events wait, durable, for a worker.  Only what needs the
+	 * postmaster is left out: postmaster settings, shared memory, the
+	 * launcher.  Wake-ups then find no worker and do nothing.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("webhook.max_workers",
+								"Most databases served at once, one delivery worker each.",
+								"Each worker is a background worker process: max_worker_processes must leave room for them and the launcher.",
+								&webhook_max_workers,
+								8,
+								1, WEBHOOK_MAX_WORKERS,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	DefineCustomStringVariable("webhook.allowed_networks",
 							   "Comma-separated CIDR networks that webhooks may reach although they are loopback, private or link-local.",
@@ -463,16 +608,20 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("webhook");
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = webhook_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = webhook_shmem_startup;
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = webhook_process_utility;
 	prev_executor_end_hook = ExecutorEnd_hook;
 	ExecutorEnd_hook = webhook_executor_end;
 
 	RegisterXactCallback(webhook_xact_callback, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = webhook_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = webhook_shmem_startup;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;

@@ -91,6 +91,7 @@ extern int	webhook_max_payload_size;
 extern void webhook_request_wake(void);
 extern void webhook_note_hooks_changed(void);
 extern void webhook_note_inactive_event(void);
+extern bool webhook_truncating(Oid relid);
 
 /* eventlog.c: a statement ended; write what it captured */
 extern void webhook_capture_release(void);
@@ -110,6 +111,7 @@ typedef struct WebhookLauncherNews
 extern Size webhook_shared_size(void);
 extern void webhook_shared_init(WebhookShared *shared);
 extern void webhook_wake_worker(void);
+extern const char *webhook_worker_missing_reason(void);
 extern void webhook_flag_owners(void);
 extern void webhook_launcher_utility(Node *parsetree);
 extern void webhook_launcher_xact_end(bool commit);

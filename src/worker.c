@@ -179,6 +179,7 @@ static SPIPlanPtr health_plan;
 static SPIPlanPtr recover_plan;
 static SPIPlanPtr next_retry_plan;
 static SPIPlanPtr purge_plan;
+static SPIPlanPtr orphans_plan;
 static SPIPlanPtr disable_plan;
 static SPIPlanPtr active_plan;
 static SPIPlanPtr owners_plan;
@@ -445,7 +446,8 @@ prepare_plans(void)
 			"            ELSE h.failing_since END,"
 			"       state = CASE WHEN $7 THEN 'disabled' ELSE h.state END,"
 			"       disabled_reason = CASE WHEN $7 THEN $8 ELSE h.disabled_reason END"
-			" WHERE h.id OPERATOR(pg_catalog.=) $1",
+			" WHERE h.id OPERATOR(pg_catalog.=) $1"
+			" RETURNING h.name",
 			8, types);
 	}
 	recover_plan = prepare(
@@ -466,8 +468,9 @@ prepare_plans(void)
 	 * schema webhook's tables too), or that table got row security its owner
 	 * does not bypass.  Only triggers that capture for the webhook on what it
 	 * watches count (anyone may create a trigger of that name on a table of
-	 * their own); clones on partitions are left out: reading through the
-	 * parent needs no privilege on them.  A schema that no longer exists
+	 * their own); partitions are left out (row triggers cloned there, and
+	 * the truncate triggers of a partitioned table's partitions): reading
+	 * through the parent needs no privilege on them.  A schema that no longer exists
 	 * (dropped, renamed) has nothing left to check.
 	 */
 	owners_plan = prepare(
@@ -496,6 +499,8 @@ prepare_plans(void)
 		"              AND t.tgname IN ('webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_row',"
 		"                               'webhook_' OPERATOR(pg_catalog.||) w.id OPERATOR(pg_catalog.||) '_truncate')"
 		"              AND t.tgparentid OPERATOR(pg_catalog.=) 0"
+		"              AND (NOT c.relispartition"
+		"                   OR t.tgrelid OPERATOR(pg_catalog.=) w.relation::pg_catalog.oid)"
 		"              AND t.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure"
 		"              AND t.tgargs OPERATOR(pg_catalog.=) (pg_catalog.convert_to(w.id::pg_catalog.text, 'SQL_ASCII')"
 		"                                                   OPERATOR(pg_catalog.||) '\\x00'::pg_catalog.bytea)"
@@ -508,7 +513,7 @@ prepare_plans(void)
 		"          FROM webhook.hook w"
 		"         WHERE w.state OPERATOR(pg_catalog.=) 'active') bad"
 		" WHERE h.id OPERATOR(pg_catalog.=) bad.id AND bad.what IS NOT NULL"
-		" RETURNING h.name, h.disabled_reason",
+		" RETURNING h.name, h.disabled_reason, h.id",
 		0, NULL);
 	active_plan = prepare(
 		"SELECT id FROM webhook.hook WHERE state OPERATOR(pg_catalog.=) 'active'",
@@ -530,6 +535,43 @@ prepare_plans(void)
 	{
 		Oid			types[1] = {INT4OID};
 
+		/*
+		 * Rows of webhooks that no longer exist: an event committed after
+		 * its webhook's unregister by a transaction that queued it before,
+		 * or rows unregister skipped because this worker held them.  The
+		 * webhook ids the queue holds are found by skipping through the
+		 * work index, one probe per (status, webhook), never a scan.
+		 */
+		orphans_plan = prepare(
+			"WITH RECURSIVE k(status, hook_id) AS ("
+			"  SELECT s.status, (SELECT q.hook_id FROM webhook.queue q"
+			"                     WHERE q.status OPERATOR(pg_catalog.=) s.status"
+			"                     ORDER BY q.hook_id LIMIT 1)"
+			"    FROM (VALUES ('p'::\"char\"), ('s'), ('r'), ('d'), ('f')) s(status)"
+			"  UNION ALL"
+			"  SELECT k.status, (SELECT q.hook_id FROM webhook.queue q"
+			"                     WHERE q.status OPERATOR(pg_catalog.=) k.status"
+			"                       AND q.hook_id OPERATOR(pg_catalog.>) k.hook_id"
+			"                     ORDER BY q.hook_id LIMIT 1)"
+			"    FROM k WHERE k.hook_id IS NOT NULL"
+			"), dead AS MATERIALIZED ("
+			"  SELECT k.status, k.hook_id FROM k"
+			"   WHERE k.hook_id IS NOT NULL"
+			"     AND NOT EXISTS (SELECT FROM webhook.hook h"
+			"                      WHERE h.id OPERATOR(pg_catalog.=) k.hook_id)"
+			")"
+			"DELETE FROM webhook.queue WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+			"  SELECT x.id FROM dead CROSS JOIN LATERAL ("
+			"    SELECT q.id FROM webhook.queue q"
+			"     WHERE q.status OPERATOR(pg_catalog.=) dead.status"
+			"       AND q.hook_id OPERATOR(pg_catalog.=) dead.hook_id"
+			"     LIMIT $1) x"
+			"   LIMIT $1))",
+			1, types);
+	}
+	{
+		Oid			types[1] = {INT4OID};
+
 		disable_plan = prepare(
 			"UPDATE webhook.hook"
 			"   SET state = 'disabled',"
@@ -538,7 +580,7 @@ prepare_plans(void)
 			" WHERE state OPERATOR(pg_catalog.=) 'active'"
 			"   AND failing_since OPERATOR(pg_catalog.<)"
 			"       (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
-			" RETURNING name, disabled_reason",
+			" RETURNING name, disabled_reason, id",
 			1, types);
 	}
 }
@@ -578,6 +620,37 @@ begin_work(const char *what)
 	return ext;
 }
 
+/* what pg_stat_activity last showed between transactions (-1: something else) */
+static int	reported_sending = -1;
+
+/*
+ * Show in pg_stat_activity what the worker does between its transactions:
+ * "idle", or "sending N" while N requests are in flight.  Transactions show
+ * their own step ("claiming", "recording", "purging").
+ */
+static void
+report_doing(void)
+{
+	HASH_SEQ_STATUS seq;
+	HookSlot   *slot;
+	int			n = 0;
+	char		buf[32];
+
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		n += slot->sending;
+	if (n == reported_sending)
+		return;
+	reported_sending = n;
+	if (n == 0)
+		pgstat_report_activity(STATE_IDLE, "idle");
+	else
+	{
+		snprintf(buf, sizeof(buf), "sending %d", n);
+		pgstat_report_activity(STATE_RUNNING, buf);
+	}
+}
+
 static void
 end_work(void)
 {
@@ -586,6 +659,7 @@ end_work(void)
 	CommitTransactionCommand();
 	pgstat_report_stat(false);	/* so that autovacuum sees the churn */
 	pgstat_report_activity(STATE_IDLE, NULL);
+	reported_sending = -1;
 	MemoryContextSwitchTo(loop_cxt);
 }
 
@@ -1142,14 +1216,15 @@ admit_fresh(void)
 	list_free(admitted);
 }
 
-/* LOG each webhook a statement just disabled: it returned (name, reason). */
+/* LOG each webhook a statement just disabled: it returned (name, reason, id). */
 static void
 log_disabled(void)
 {
 	for (uint64 i = 0; i < SPI_processed; i++)
 		ereport(LOG,
-				(errmsg("webhook \"%s\" disabled: %s",
+				(errmsg("webhook \"%s\" (id %s) disabled: %s",
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3),
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
 }
 
@@ -1306,7 +1381,7 @@ claim_carefully(Datum *args, Oid ext)
 static bool
 claim(bool *recovered, TimestampTz *next_retry, bool *present)
 {
-	Oid			ext = begin_work("claiming deliveries");
+	Oid			ext = begin_work("claiming");
 	HASH_SEQ_STATUS seq;
 	HookSlot   *slot;
 	Datum	   *ids;
@@ -1463,7 +1538,7 @@ record(void)
 	bool		any_failure = false;
 	ListCell   *lc;
 
-	ext = begin_work("recording deliveries");
+	ext = begin_work("recording");
 
 	foreach(lc, outcomes)
 	{
@@ -1552,11 +1627,13 @@ record(void)
 		args[6] = BoolGetDatum(hl->gone);
 		args[7] = hl->reason ? CStringGetTextDatum(hl->reason) : (Datum) 0;
 		nulls[7] = hl->reason ? ' ' : 'n';
-		if (SPI_execute_plan(health_plan, args, nulls, false, 0) != SPI_OK_UPDATE)
+		if (SPI_execute_plan(health_plan, args, nulls, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not record webhook health");
 		if (hl->gone && SPI_processed > 0)
 			ereport(LOG,
-					(errmsg("webhook %d disabled: %s", hl->hook_id, hl->reason)));
+					(errmsg("webhook \"%s\" (id %d) disabled: %s",
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							hl->hook_id, hl->reason)));
 	}
 
 	if (any_failure)
@@ -1577,12 +1654,13 @@ record(void)
 
 /*
  * One retention pass: delete up to PURGE_BATCH delivered or failed rows
- * older than webhook.retention.  Returns true if there may be more.
+ * older than webhook.retention, and up to PURGE_BATCH rows of webhooks that
+ * no longer exist.  Returns true if there may be more.
  */
 static bool
 purge(void)
 {
-	Oid			ext = begin_work("purging delivery history");
+	Oid			ext = begin_work("purging");
 	Datum		args[2];
 	bool		more = false;
 
@@ -1593,6 +1671,9 @@ purge(void)
 		if (SPI_execute_plan(purge_plan, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not purge delivery history");
 		more = SPI_processed >= PURGE_BATCH;
+		if (SPI_execute_plan(orphans_plan, &args[1], NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not remove the events of removed webhooks");
+		more = more || SPI_processed >= PURGE_BATCH;
 	}
 	end_work();
 	return more;
@@ -1619,6 +1700,7 @@ recover_from_error(void)
 	AbortOutOfAnyTransaction();
 	FlushErrorState();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	reported_sending = -1;
 	RESUME_INTERRUPTS();
 	MemoryContextSwitchTo(loop_cxt);
 }
@@ -1641,7 +1723,7 @@ guarded_rotate(TimestampTz now)
 {
 	PG_TRY();
 	{
-		Oid			ext = begin_work("rotating the event log");
+		Oid			ext = begin_work("rotating");
 
 		log_dirty = OidIsValid(ext) && webhook_rotate_log();
 		end_work();
@@ -1958,6 +2040,7 @@ webhook_worker_main(Datum main_arg)
 			timeout = Min(timeout, ms_until(TimestampTzPlusMilliseconds(first_outcome_at,
 																	   RECORD_DELAY_MS), now));
 
+		report_doing();
 		set = CreateWaitEventSet(loop_cxt, 2 + webhook_http_sockets());
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);

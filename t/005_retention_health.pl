@@ -45,7 +45,8 @@ ok( $node->poll_query_until('postgres',
 like($node->safe_psql('postgres', "SELECT disabled_reason FROM webhook.webhooks WHERE name = 'broken'"),
 	qr/every delivery attempt failed since/, 'with the reason');
 my $log = slurp_file($node->logfile);
-like($log, qr/webhook "broken" disabled/, 'and a LOG line');
+like($log, qr/webhook "broken" \(id \d+\) disabled: every delivery attempt failed since/,
+	'and a LOG line naming it by name and id');
 $node->safe_psql('postgres', 'INSERT INTO u VALUES (2)');
 is($node->safe_psql('postgres', "SELECT pending FROM webhook.webhooks WHERE name = 'broken'"),
 	'2', 'a disabled webhook keeps capturing');

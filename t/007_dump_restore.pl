@@ -22,6 +22,8 @@ $old->safe_psql('postgres', qq{
 	CREATE TABLE orders (id int PRIMARY KEY, status text);
 	CREATE SCHEMA app;
 	CREATE TABLE app.items (id int PRIMARY KEY);
+	CREATE TABLE app.parted (id int) PARTITION BY RANGE (id);
+	CREATE TABLE app.parted_1 PARTITION OF app.parted FOR VALUES FROM (0) TO (10);
 	SELECT webhook.register('orders', '$url/ok/orders', 'orders', events => '{insert,update}');
 	SELECT webhook.register('app', '$url/ok/app', schema => 'app');
 	CREATE TABLE invoices (id int PRIMARY KEY, status text);
@@ -37,6 +39,9 @@ ok( $old->poll_query_until('postgres',
 my $secret = $old->safe_psql('postgres', "SELECT webhook.secret('orders')");
 my $filters = "SELECT columns, condition, format, cardinality(old_secrets) FROM webhook.hook WHERE name = 'paid'";
 my $paid = $old->safe_psql('postgres', $filters);
+my $triggers = q{SELECT string_agg(tgrelid::regclass || ' ' || tgname, ', ' ORDER BY tgrelid::regclass::text, tgname)
+	FROM pg_trigger WHERE tgfoid = 'webhook.capture()'::regprocedure};
+my $old_triggers = $old->safe_psql('postgres', $triggers);
 
 my $dump = PostgreSQL::Test::Utils::tempdir() . '/dump.custom';
 $old->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $old->connstr('postgres') ], 'pg_dump');
@@ -52,9 +57,11 @@ is($new->safe_psql('postgres', 'SELECT name, watches, events, state FROM webhook
 	'the webhooks are back');
 is($new->safe_psql('postgres', "SELECT webhook.secret('orders')"), $secret, 'with their secrets');
 is($new->safe_psql('postgres', 'SELECT count(*) FROM webhook.queue'), '0', 'no history is replayed');
+is($new->safe_psql('postgres', $triggers), $old_triggers,
+	'the triggers are back, once each (partitions\' truncate triggers too)');
 is($new->safe_psql('postgres',
 		"SELECT count(*) FROM pg_trigger WHERE tgfoid = 'webhook.capture()'::regprocedure"),
-	'4', 'the triggers are back, once each');
+	'8', 'eight of them: orders, invoices, app.items and app.parted, app.parted_1');
 is($new->safe_psql('postgres', $filters), $paid, 'with their filters, format and old secrets');
 
 $new->safe_psql('postgres', q{
@@ -77,6 +84,13 @@ ok( $new->poll_query_until('postgres',
 	'the restored condition still filters');
 my ($inv) = grep { $_->{path} eq '/ok/paid' } WebhookTest::received($receiver);
 is($inv->{xml}{doc}{new}{id}, '2', 'and the restored format is XML');
+
+$new->safe_psql('postgres', 'TRUNCATE app.parted_1');
+ok( $new->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM webhook.queue
+		 WHERE op = 'T' AND table_name = 'parted' AND status = 'd'
+		   AND truncated_partition::text = '{"schema":"app","table":"parted_1"}'}),
+	'a TRUNCATE of a restored partition is delivered, once, naming the partition');
 
 $new->stop;
 WebhookTest::stop_receiver($receiver);

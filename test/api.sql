@@ -1,8 +1,8 @@
 -- API surface, SQLSTATEs and privileges.  Runs in one transaction, rolled back.
 BEGIN;
-SELECT plan(72);
+SELECT plan(97);
 
--- the SQL surface SPEC.md names
+-- the SQL surface the README documents
 SELECT has_function('webhook', 'register',
     ARRAY['text', 'text', 'regclass', 'name', 'text[]', 'text', 'jsonb', 'interval', 'integer', 'boolean', 'integer',
           'text[]', 'text', 'text']);
@@ -65,6 +65,48 @@ SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api',
                  '22023', NULL, 'malformed secret');
 SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', fifo => NULL)$$,
                  '22004', NULL, 'null fifo');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', timeout => '1 microsecond')$$,
+                 '22023', NULL, 'timeout below 100 ms');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', timeout => '99 milliseconds')$$,
+                 '22023', NULL, 'timeout of 99 ms');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => jsonb_build_object('x-a', repeat('v', 8193)))$$,
+                 '22023', NULL, 'header value over 8 KiB');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"TE": "trailers"}')$$,
+                 '22023', NULL, 'hop-by-hop header TE');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"upgrade": "h2c"}')$$,
+                 '22023', NULL, 'hop-by-hop header Upgrade');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"Keep-Alive": "5"}')$$,
+                 '22023', NULL, 'hop-by-hop header Keep-Alive');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"trailer": "x"}')$$,
+                 '22023', NULL, 'header Trailer');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"Proxy-Authorization": "x"}')$$,
+                 '22023', NULL, 'header Proxy-Authorization');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"Content-Encoding": "gzip"}')$$,
+                 '22023', NULL, 'header Content-Encoding');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"Transfer-Encoding": "chunked"}')$$,
+                 '22023', NULL, 'header Transfer-Encoding');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"X-Key": "a", "x-key": "b"}')$$,
+                 '22023', NULL, 'two header names differing in case');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"": "v"}')$$,
+                 '22023', NULL, 'blank header name');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => '{"x\\u0007y": "v"}')$$,
+                 '22023', NULL, 'control character in a header name');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => jsonb_build_object(repeat('n', 64), 'v'))$$,
+                 '22023', NULL, 'header name over NAMEDATALEN - 1');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', events => '{{insert},{update}}')$$,
+                 '22023', NULL, 'multi-dimensional events');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:0/', 'wt_api')$$,
+                 '22023', NULL, 'port 0');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1/' || repeat('a', 8192), 'wt_api')$$,
+                 '22023', NULL, 'URL over 8 KiB');
+SELECT throws_ok($$SELECT webhook.register(NULL, 'http://127.0.0.1:9/', 'wt_api')$$, '22004', NULL, 'null name');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', events => NULL)$$, '22004', NULL, 'null events');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', headers => NULL)$$, '22004', NULL, 'null headers');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', timeout => NULL)$$, '22004', NULL, 'null timeout');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', max_attempts => NULL)$$, '22004', NULL, 'null max_attempts');
+SELECT throws_ok($$SELECT webhook.register('x', 'http://127.0.0.1:9/', 'wt_api', batch_size => NULL)$$, '22004', NULL, 'null batch_size');
+SELECT throws_ok($$SELECT webhook.redeliver(NULL)$$, '22004', NULL, 'redeliver(NULL)');
+SELECT throws_ok($$SELECT webhook.ping(NULL)$$, '22004', NULL, 'ping(NULL)');
 SELECT throws_ok($$SELECT webhook.pause('nope')$$, '42704', 'webhook "nope" does not exist', 'pause unknown');
 SELECT throws_ok($$SELECT webhook.resume('nope')$$, '42704', NULL, 'resume unknown');
 SELECT throws_ok($$SELECT webhook.ping('nope')$$, '42704', NULL, 'ping unknown');
