@@ -8,6 +8,8 @@ OBJS = \
 	src/expand.o \
 	src/rowjson.o \
 	src/worker.o \
+	src/launcher.o \
+	src/slots.o \
 	src/http.o \
 	src/sign.o \
 	src/guard.o \

@@ -28,7 +28,7 @@ cleanup() {
 trap cleanup EXIT
 
 cluster_start "$WORK" "shared_buffers = 1GB" "max_wal_size = 4GB" "fsync = on" \
-	"webhook.database_name = 'postgres'" "webhook.allowed_networks = '127.0.0.0/8'" || exit 1
+	"webhook.allowed_networks = '127.0.0.0/8'" || exit 1
 pg -d postgres -q -v sink_url="http://127.0.0.1:9/none" -f "$BENCH/setup.sql" >/dev/null || exit 1
 
 # profile TABLE: perf record the backend running the INSERT into TABLE

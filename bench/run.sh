@@ -638,7 +638,6 @@ cluster_start "$WORK" \
 	"shared_buffers = 1GB" \
 	"max_wal_size = 4GB" \
 	"fsync = on" \
-	"webhook.database_name = 'postgres'" \
 	"webhook.allowed_networks = '127.0.0.0/8'" || { echo "PostgreSQL did not start" >&2; exit 1; }
 sql -v sink_url="$SINK_URL" -f "$BENCH/setup.sql" >/dev/null || { echo "setup failed" >&2; exit 1; }
 say "PostgreSQL on $PGHOST port $PGPORT, nginx on 127.0.0.1:$NGINX_PORT"

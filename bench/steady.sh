@@ -75,7 +75,7 @@ curl -s -o /dev/null -m 5 -X POST -d '{}' "$SINK_URL" || { echo "nginx does not 
 
 # run.sh's cluster, plus the retention under test
 cluster_start "$WORK" "shared_buffers = 1GB" "max_wal_size = 4GB" "fsync = on" \
-	"webhook.database_name = 'postgres'" "webhook.allowed_networks = '127.0.0.0/8'" \
+	"webhook.allowed_networks = '127.0.0.0/8'" \
 	"webhook.retention = '$RETENTION'" || { echo "PostgreSQL did not start" >&2; exit 1; }
 sql -v sink_url="$SINK_URL" -f "$BENCH/setup.sql" >/dev/null || { echo "setup failed" >&2; exit 1; }
 sql -c "SELECT webhook.resume('sink')" >/dev/null

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * webhook.c
- *	  Module entry point: GUCs, shared memory, the worker's registration,
- *	  and waking the worker when a transaction that queued events commits.
+ *	  Module entry point: GUCs, shared memory, the launcher's registration,
+ *	  and waking the worker of the database when a transaction that queued
+ *	  events commits.
  *
  * Waking works like this.  The capture trigger calls webhook_request_wake(),
  * which only sets a backend-local flag.  The transaction callback, registered
@@ -12,7 +13,9 @@
  * queued something, never per row and never for a rollback.  COMMIT PREPARED
  * runs in a backend that never fired the trigger, so a ProcessUtility hook
  * requests the wake for it.  The same hook and an ExecutorEnd hook tell the
- * capture trigger that a statement ended (webhook_capture_release).
+ * capture trigger that a statement ended (webhook_capture_release), and
+ * hands DDL that the launcher must know of to launcher.c, before it runs
+ * (webhook_launcher_utility) and when its transaction ends.
  *
  * Events of a paused or disabled webhook wake nobody: resume does.  A
  * transaction that queued such events still wakes the worker if a pause or
@@ -57,7 +60,7 @@ PG_FUNCTION_INFO_V1(webhook_worker_state);
 PG_FUNCTION_INFO_V1(webhook_warn_not_preloaded);
 
 /* GUC variables */
-char	   *webhook_database_name = NULL;
+int			webhook_max_workers = 8;
 char	   *webhook_allowed_networks = NULL;
 char	   *webhook_retry_schedule = NULL;
 int			webhook_retention_s = 7 * 24 * 3600;
@@ -121,7 +124,7 @@ webhook_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(WebhookShared)));
+	RequestAddinShmemSpace(MAXALIGN(webhook_shared_size()));
 }
 
 static void
@@ -133,49 +136,10 @@ webhook_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	webhook_shared = ShmemInitStruct("webhook", sizeof(WebhookShared), &found);
+	webhook_shared = ShmemInitStruct("webhook", webhook_shared_size(), &found);
 	if (!found)
-	{
-		SpinLockInit(&webhook_shared->mutex);
-		webhook_shared->worker_latch = NULL;
-		webhook_shared->check_owners = false;
-		pg_atomic_init_u64(&webhook_shared->hooks_generation, 0);
-	}
+		webhook_shared_init(webhook_shared);
 	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * Set the worker's latch, if a worker runs.  Cannot fail: safe in a commit
- * callback.
- */
-void
-webhook_wake_worker(void)
-{
-	Latch	   *latch;
-
-	if (webhook_shared == NULL)
-		return;
-	SpinLockAcquire(&webhook_shared->mutex);
-	latch = webhook_shared->worker_latch;
-	SpinLockRelease(&webhook_shared->mutex);
-	if (latch != NULL)
-		SetLatch(latch);
-}
-
-/*
- * In the worker: did a privilege change commit since the last call?  Clears
- * the flag.
- */
-bool
-webhook_take_check_owners(void)
-{
-	bool		check;
-
-	SpinLockAcquire(&webhook_shared->mutex);
-	check = webhook_shared->check_owners;
-	webhook_shared->check_owners = false;
-	SpinLockRelease(&webhook_shared->mutex);
-	return check;
 }
 
 /* This transaction paused or resumed a webhook (webhook._hooks_changed). */
@@ -216,19 +180,16 @@ webhook_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (owners_changed && webhook_shared != NULL)
-			{
-				SpinLockAcquire(&webhook_shared->mutex);
-				webhook_shared->check_owners = true;
-				SpinLockRelease(&webhook_shared->mutex);
-			}
+			if (owners_changed)
+				webhook_flag_owners();
 			if (hooks_changed && webhook_shared != NULL)
 				pg_atomic_fetch_add_u64(&webhook_shared->hooks_generation, 1);
 			if (queued_inactive && webhook_shared != NULL &&
 				pg_atomic_read_u64(&webhook_shared->hooks_generation) != inactive_generation)
 				wake_requested = true;
-			if (wake_requested || owners_changed)
+			if (wake_requested)
 				webhook_wake_worker();
+			webhook_launcher_xact_end(true);
 			wake_requested = false;
 			owners_changed = false;
 			hooks_changed = false;
@@ -237,6 +198,7 @@ webhook_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			webhook_launcher_xact_end(false);
 			wake_requested = false;
 			owners_changed = false;
 			hooks_changed = false;
@@ -271,6 +233,7 @@ webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, TransactionStmt) &&
 		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
 		webhook_request_wake();
+	webhook_launcher_utility(parsetree);
 
 	if (IsA(parsetree, TruncateStmt))
 	{
@@ -477,29 +440,16 @@ webhook_on_ddl_start(PG_FUNCTION_ARGS)
 
 /*
  * Is a delivery worker serving this database?  Returns NULL if so, else why
- * not, in words.  Must be in a transaction (reads the database's name).
+ * not, in words.
  */
-static char *
+static const char *
 worker_missing_reason(void)
 {
-	char	   *db;
-	Latch	   *latch;
-
 	if (webhook_shared == NULL)
 		return "webhook is not in shared_preload_libraries";
 	if (RecoveryInProgress())
 		return "the server is a hot standby";
-	db = get_database_name(MyDatabaseId);
-	if (db == NULL || webhook_database_name == NULL ||
-		strcmp(db, webhook_database_name) != 0)
-		return psprintf("webhook.database_name is \"%s\"",
-						webhook_database_name ? webhook_database_name : "");
-	SpinLockAcquire(&webhook_shared->mutex);
-	latch = webhook_shared->worker_latch;
-	SpinLockRelease(&webhook_shared->mutex);
-	if (latch == NULL)
-		return "the webhook worker is not running";
-	return NULL;
+	return webhook_worker_missing_reason();
 }
 
 /*
@@ -509,7 +459,7 @@ worker_missing_reason(void)
 Datum
 webhook_worker_state(PG_FUNCTION_ARGS)
 {
-	char	   *why = worker_missing_reason();
+	const char *why = worker_missing_reason();
 
 	if (why == NULL)
 		PG_RETURN_TEXT_P(cstring_to_text("running"));
@@ -545,17 +495,18 @@ _PG_init(void)
 	 * loads the library when a capture trigger fires: capture keeps queueing
 	 * and the events wait, durable, for a worker.  Only what needs the
 	 * postmaster is left out: postmaster settings, shared memory, the
-	 * worker.  Wake-ups then find no worker and do nothing.
+	 * launcher.  Wake-ups then find no worker and do nothing.
 	 */
 	if (process_shared_preload_libraries_in_progress)
-		DefineCustomStringVariable("webhook.database_name",
-								   "Database in which the webhook worker runs.",
-								   NULL,
-								   &webhook_database_name,
-								   "postgres",
-								   PGC_POSTMASTER,
-								   GUC_SUPERUSER_ONLY,
-								   NULL, NULL, NULL);
+		DefineCustomIntVariable("webhook.max_workers",
+								"Most databases served at once, one delivery worker each.",
+								"Each worker is a background worker process: max_worker_processes must leave room for them and the launcher.",
+								&webhook_max_workers,
+								8,
+								1, WEBHOOK_MAX_WORKERS,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	DefineCustomStringVariable("webhook.allowed_networks",
 							   "Comma-separated CIDR networks that webhooks may reach although they are loopback, private or link-local.",
@@ -674,11 +625,11 @@ _PG_init(void)
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "webhook");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "webhook_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "webhook worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "webhook worker");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "webhook_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "webhook launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "webhook launcher");
 	RegisterBackgroundWorker(&worker);
 }

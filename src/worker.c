@@ -21,8 +21,9 @@
  * open while HTTP is in flight.  redeliver moves d or f rows back to p and
  * unregister deletes a webhook's rows; neither touches s rows' outcome,
  * and the record step only updates rows still in s.  There is one worker per
- * cluster, so at start every row left in s belongs to a predecessor that
- * died mid-request: recovery makes them due again (at-least-once).
+ * database (the launcher, launcher.c, starts it and never two at once), so
+ * at start every row left in s belongs to a predecessor that died or left
+ * mid-request: recovery makes them due again (at-least-once).
  *
  * The worker commits asynchronously: a commit lost in a crash only means a
  * request is sent again, which the at-least-once contract allows.
@@ -45,6 +46,7 @@
 #include "access/xact.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
@@ -271,14 +273,6 @@ load_settings(void)
 		schedule_len = n;
 	}
 	webhook_http_configure();
-}
-
-static void
-unpublish_latch(int code, Datum arg)
-{
-	SpinLockAcquire(&webhook_shared->mutex);
-	webhook_shared->worker_latch = NULL;
-	SpinLockRelease(&webhook_shared->mutex);
 }
 
 /*
@@ -1822,6 +1816,8 @@ recover_from_error(void)
 /* Main loop state; static so that it survives longjmp out of PG_TRY. */
 static bool recovered = false;	/* rows left in s by a predecessor reset? */
 static bool present = false;	/* is the extension installed? */
+static bool looked = false;		/* has a claim found out whether it is? */
+static char my_dbname[NAMEDATALEN];	/* for log lines */
 static bool work_due = true;	/* should the next turn claim? */
 static int	record_failures = 0;
 static int	finished_since_claim = 0;	/* outcomes since the last claim */
@@ -1885,6 +1881,7 @@ guarded_claim(void)
 			careful = false;
 		next_retry = retry;
 		present = here;
+		looked = true;
 		next_look = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SAFETY_TIMEOUT_MS);
 	}
 	PG_CATCH();
@@ -1951,18 +1948,71 @@ guarded_purge(TimestampTz now)
 	PG_END_TRY();
 }
 
+/*
+ * Exit quietly if asked to (launcher.c): a DROP DATABASE, a rename or a
+ * CREATE DATABASE ... TEMPLATE of this database waits for the worker to
+ * leave, or the database became a template or stopped taking connections,
+ * or a launcher that restarted is taking over.  Deliveries in flight stay
+ * in s; whoever serves the database next sends them again.
+ */
+static void
+leave_if_asked(bool announced)
+{
+	if (!webhook_worker_stop_requested())
+		return;
+	if (announced)
+		ereport(LOG,
+				(errmsg("webhook worker for database \"%s\" stops, as asked", my_dbname),
+				 errdetail("A DROP DATABASE, a rename or a CREATE DATABASE ... TEMPLATE needs the database to itself, the database no longer takes a worker, or a new launcher took over.")));
+	proc_exit(0);
+}
+
+/*
+ * After a claim: once it is known whether the extension is installed, say
+ * that the worker serves this database, or (not installed, or dropped)
+ * exit, telling the launcher to start none here until the extension is
+ * created.  Returns whether the worker has announced itself.
+ */
+static bool
+announce_or_leave(bool announced)
+{
+	if (!looked)
+		return announced;
+	if (!present)
+	{
+		if (announced)
+			ereport(LOG,
+					(errmsg("webhook worker for database \"%s\" stops: the extension was dropped",
+							my_dbname)));
+		webhook_worker_exit_no_extension();
+	}
+	if (!announced)
+		ereport(LOG,
+				(errmsg("webhook worker started for database \"%s\"",
+						my_dbname)));
+	return true;
+}
+
 void
 webhook_worker_main(Datum main_arg)
 {
 	HASHCTL		ctl;
+	Oid			dboid;
+	bool		announced = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGINT, SIG_IGN);	/* a cancel would only cost a restart */
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnection(webhook_database_name, NULL, 0);
+	/* the database is the launcher's choice (launcher.c), the slot too */
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("webhook worker");
+	webhook_worker_attach(DatumGetInt32(main_arg));
+	StartTransactionCommand();
+	strlcpy(my_dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
+	CommitTransactionCommand();
 
 	/* the worker's own statements resolve nothing through a user's path */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
@@ -2004,14 +2054,6 @@ webhook_worker_main(Datum main_arg)
 	webhook_http_start();
 	load_settings();
 
-	on_shmem_exit(unpublish_latch, (Datum) 0);
-	SpinLockAcquire(&webhook_shared->mutex);
-	webhook_shared->worker_latch = MyLatch;
-	SpinLockRelease(&webhook_shared->mutex);
-
-	ereport(LOG,
-			(errmsg("webhook worker started for database \"%s\"", webhook_database_name)));
-
 	for (;;)
 	{
 		WaitEventSet *set;
@@ -2024,6 +2066,7 @@ webhook_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(loop_cxt);
 		MemoryContextReset(loop_cxt);
 		CHECK_FOR_INTERRUPTS();
+		leave_if_asked(announced);
 
 		if (ConfigReloadPending)
 		{
@@ -2074,6 +2117,7 @@ webhook_worker_main(Datum main_arg)
 			else
 			{
 				guarded_claim();
+				announced = announce_or_leave(announced);
 				next_empty_claim = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 															   EMPTY_CLAIM_PAUSE_MS);
 			}

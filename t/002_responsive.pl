@@ -2,7 +2,8 @@
 # (a PG15 ProcSignalBarrier), DROP EXTENSION and fast shutdown all finish
 # in seconds, not after the 60-second HTTP timeout.  A receiver that refuses
 # connections for a while gets everything once it is back.  A cluster that
-# preloads the library but never installs the extension stays quiet.
+# preloads the library but never installs the extension stays quiet: the
+# launcher runs, no worker stays.
 use strict;
 use warnings;
 
@@ -18,11 +19,17 @@ use WebhookTest;
 my $receiver = WebhookTest::start_receiver();
 my $node = WebhookTest::start_node('responsive');
 
-# a cluster without the extension: the worker idles without errors
+# a cluster without the extension: the launcher idles without errors, and
+# the worker it tried in each database found nothing to serve and left
 my $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', 'CREATE TABLE plain (id int); INSERT INTO plain VALUES (1);');
 $node->safe_psql('postgres', "SELECT pg_reload_conf()");
-ok(WebhookTest::worker_pid($node) =~ /^\d+$/, 'the worker runs without the extension');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'webhook launcher'"),
+	'the launcher runs without the extension');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'webhook worker'"),
+	'no worker stays where the extension is not installed');
 $node->safe_psql('postgres', 'CREATE EXTENSION webhook');
 $node->safe_psql('postgres', 'DROP EXTENSION webhook');
 my $log = slurp_file($node->logfile, $log_offset);

@@ -29,7 +29,7 @@ $node->safe_psql('postgres', qq{
 	INSERT INTO t SELECT generate_series(1, 50);
 });
 ok( $node->poll_query_until('postgres',
-		"SELECT count(*) = 0 FROM webhook.queue"),
+		"SELECT count(*) = 0 FROM webhook.queued"),
 	'delivered history is purged after webhook.retention');
 is(scalar(grep { $_->{path} eq '/ok/short' } WebhookTest::received($receiver)), 50,
 	'after all 50 were delivered');

@@ -66,11 +66,11 @@ sub wait_for
 # The worker's pid once it runs.
 sub running_worker
 {
-	my ($node) = @_;
+	my ($node, $db) = @_;
 	wait_for($node, 'postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'webhook worker'", 10)
 	  or die "the webhook worker never started";
-	return WebhookTest::worker_pid($node);
+	return WebhookTest::worker_pid($node, $db);
 }
 
 # The worker neither crashed nor exited since the log was at $offset.
@@ -268,10 +268,8 @@ sub markers
 		CREATE TABLE t (marker text);
 		SELECT webhook.register('mule', '$url/ok/mule', 't');
 	});
-	# webhook.database_name is PGC_POSTMASTER
-	$node->append_conf('postgresql.conf', "webhook.database_name = 'm'\n");
-	$node->restart;
-	my $pid = running_worker($node);
+	# no setting names the database: the launcher starts its worker
+	my $pid = running_worker($node, 'm');
 	my $offset = -s $node->logfile;
 	like(slurp_file($node->logfile), qr/webhook worker started for database "m"/,
 		'the worker serves the MULE_INTERNAL database');

@@ -10,15 +10,18 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes ();
 
 # Start test/receiver.py, on a given port or any; returns { url, log, handle }.
+# $log: append to the log of an earlier receiver (one that restarts).
 sub start_receiver
 {
-	my ($port) = @_;
+	my ($port, $log) = @_;
 	my $dir = PostgreSQL::Test::Utils::tempdir();
 	my $py = $ENV{PYTHON} || '/usr/bin/python3';
 	my $script = $ENV{WEBHOOK_RECEIVER} or die "WEBHOOK_RECEIVER is not set";
-	my @args = ($py, $script, "$dir/port", "$dir/log");
+	$log //= "$dir/log";
+	my @args = ($py, $script, "$dir/port", $log);
 	push @args, '--port', $port if $port;
 	my $h = IPC::Run::start(\@args, '>', "$dir/out", '2>&1');
 	for (1 .. 100)
@@ -27,7 +30,7 @@ sub start_receiver
 		select(undef, undef, undef, 0.1);
 	}
 	$port = PostgreSQL::Test::Utils::slurp_file("$dir/port");
-	return { url => "http://127.0.0.1:$port", log => "$dir/log", handle => $h };
+	return { url => "http://127.0.0.1:$port", log => $log, handle => $h };
 }
 
 sub stop_receiver
@@ -65,12 +68,14 @@ sub free_port
 	return $port;
 }
 
-# The delivery worker's pid, or '' if none runs.
+# The pid of the delivery worker of database $db (default postgres), or ''
+# if none runs.
 sub worker_pid
 {
-	my ($node) = @_;
+	my ($node, $db) = @_;
+	$db //= 'postgres';
 	return $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker'");
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'webhook worker' AND datname = '$db'");
 }
 
 # Every request the receiver logged, as hashes.
@@ -87,6 +92,39 @@ sub received
 	}
 	close $fh;
 	return @out;
+}
+
+# How often each marker reached the receiver on $path: { marker => count }.
+sub marker_counts
+{
+	my ($r, $path) = @_;
+	my %seen;
+	for my $req (received($r))
+	{
+		next unless $req->{path} eq $path;
+		my $ev = eval { decode_json($req->{body}) } or next;
+		for my $e (ref $ev eq 'ARRAY' ? @$ev : ($ev))
+		{
+			my $row = $e->{data}{new} // $e->{data}{old};
+			$seen{ $row->{marker} }++ if $row && defined $row->{marker};
+		}
+	}
+	return \%seen;
+}
+
+# Poll (every 10 ms, at most $secs seconds, default 30) until the receiver
+# has seen at least $n distinct markers on $path.  Returns true if it did.
+sub wait_markers
+{
+	my ($r, $path, $n, $secs) = @_;
+	my $deadline = Time::HiRes::time() + ($secs // 30);
+	while (Time::HiRes::time() < $deadline)
+	{
+		return 1 if keys %{ marker_counts($r, $path) } >= $n;
+		select(undef, undef, undef, 0.01);
+	}
+	diag("timed out waiting for $n markers on $path");
+	return 0;
 }
 
 # The ledger oracle: every committed marker reached the receiver on $path at

@@ -31,7 +31,6 @@ trap cleanup EXIT
 echo "== using PostgreSQL in $PGBIN"
 echo "== starting a throwaway PostgreSQL with shared_preload_libraries = 'webhook'"
 cluster_start "$WORK" \
-	"webhook.database_name = 'postgres'" \
 	"webhook.allowed_networks = '127.0.0.0/8'"
 
 echo "== starting a receiver on 127.0.0.1; what it gets is shown after each step"

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(make gcc pkg-config postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
-      python3 procps ${WEBHOOK_EXTRA_PACKAGES:-})
+      python3 procps postgresql-15-auto-failover ${WEBHOOK_EXTRA_PACKAGES:-})
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -28,7 +28,6 @@ trap cleanup EXIT
 
 make -C "$ROOT" all install >"$WORK/make.log" 2>&1 || { cat "$WORK/make.log"; exit 1; }
 cluster_start "$WORK" \
-	"webhook.database_name = 'postgres'" \
 	"webhook.allowed_networks = '127.0.0.0/8'"
 
 : >"$LOG"
