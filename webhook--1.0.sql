@@ -1252,6 +1252,7 @@ SELECT h.id,
        coalesce(c.pending, 0) AS pending,
        coalesce(c.delivered, 0) AS delivered,
        coalesce(c.failed, 0) AS failed,
+       pg_catalog.now() OPERATOR(pg_catalog.-) c.oldest_pending AS lag,
        h.last_success_at,
        h.last_failure_at,
        h.last_error,
@@ -1273,7 +1274,9 @@ SELECT h.id,
                (SELECT pg_catalog.count(*) FROM webhook.queue q
                  WHERE q.status OPERATOR(pg_catalog.=) 'd' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS delivered,
                (SELECT pg_catalog.count(*) FROM webhook.queue q
-                 WHERE q.status OPERATOR(pg_catalog.=) 'f' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS failed
+                 WHERE q.status OPERATOR(pg_catalog.=) 'f' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS failed,
+               (SELECT pg_catalog.min(q.created_at) FROM webhook.queued q
+                 WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS oldest_pending
         ) c ON true
  WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
 
@@ -1291,6 +1294,7 @@ COMMENT ON COLUMN webhook.webhooks.worker IS 'Whether anything delivers: "runnin
 COMMENT ON COLUMN webhook.webhooks.pending IS 'Deliveries not yet delivered or failed';
 COMMENT ON COLUMN webhook.webhooks.delivered IS 'Delivered deliveries still kept (see webhook.retention)';
 COMMENT ON COLUMN webhook.webhooks.failed IS 'Deliveries that used up max_attempts, still kept';
+COMMENT ON COLUMN webhook.webhooks.lag IS 'Age of the oldest event not yet delivered or failed (NULL when there is none)';
 COMMENT ON COLUMN webhook.webhooks.last_success_at IS 'When a delivery last succeeded';
 COMMENT ON COLUMN webhook.webhooks.last_failure_at IS 'When an attempt last failed';
 COMMENT ON COLUMN webhook.webhooks.last_error IS 'The error of the last failed attempt';

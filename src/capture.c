@@ -386,6 +386,29 @@ row_raw_size(HeapTuple tuple, TupleDesc tupdesc)
 }
 
 /*
+ * The columns of rel's replica identity (by default its primary key), as
+ * attribute numbers, in column order; *n of them (0 without one).
+ */
+static AttrNumber *
+key_columns(Relation rel, int *n)
+{
+	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	AttrNumber *attnos = palloc(sizeof(AttrNumber) * (bms_num_members(keys) + 1));
+	int			x = -1;
+
+	*n = 0;
+	while ((x = bms_next_member(keys, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno > 0)
+			attnos[(*n)++] = attno;
+	}
+	bms_free(keys);
+	return attnos;
+}
+
+/*
  * The lane of a change: a hash of the relation its events name and the
  * row's replica identity (by default its primary key) values, so that the
  * worker sends one row's events one at a time, in order.  A table without
@@ -397,28 +420,23 @@ static int64
 row_lane(Oid reported, Relation rel, HeapTuple tuple)
 {
 	uint64		h = hash_bytes_uint32_extended((uint32) reported, 0);
-	Bitmapset  *keys;
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			x = -1;
+	int			n;
+	AttrNumber *keys;
 
 	if (tuple == NULL)
 		return (int64) h;
-	keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
-	while ((x = bms_next_member(keys, x)) >= 0)
+	keys = key_columns(rel, &n);
+	for (int i = 0; i < n; i++)
 	{
-		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
-		Form_pg_attribute att;
+		Form_pg_attribute att = TupleDescAttr(desc, keys[i] - 1);
 		bool		isnull;
-		Datum		v;
+		Datum		v = heap_getattr(tuple, keys[i], desc, &isnull);
 
-		if (attno <= 0)
-			continue;
-		att = TupleDescAttr(desc, attno - 1);
-		v = heap_getattr(tuple, attno, desc, &isnull);
 		h = hash_combine64(h, isnull ? 0 :
 						   datum_image_hash(v, att->attbyval, att->attlen));
 	}
-	bms_free(keys);
+	pfree(keys);
 	return (int64) h;
 }
 
@@ -430,29 +448,22 @@ static Datum
 row_key_json(HeapTuple tuple, Relation rel)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	int			n;
+	AttrNumber *keys = key_columns(rel, &n);
 	StringInfoData buf;
-	int			x = -1;
-	bool		first = true;
 
-	if (bms_is_empty(keys))
+	if (n == 0)
 		return (Datum) 0;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	while ((x = bms_next_member(keys, x)) >= 0)
+	for (int i = 0; i < n; i++)
 	{
-		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
-		Form_pg_attribute att;
+		Form_pg_attribute att = TupleDescAttr(tupdesc, keys[i] - 1);
 		bool		isnull;
-		Datum		v;
+		Datum		v = heap_getattr(tuple, keys[i], tupdesc, &isnull);
 
-		if (attno <= 0)
-			continue;
-		att = TupleDescAttr(tupdesc, attno - 1);
-		v = heap_getattr(tuple, attno, tupdesc, &isnull);
-		if (!first)
+		if (i > 0)
 			appendStringInfoChar(&buf, ',');
-		first = false;
 		escape_json(&buf, NameStr(att->attname));
 		appendStringInfoChar(&buf, ':');
 		if (isnull)

@@ -116,6 +116,8 @@ typedef struct Delivery
 	WebhookFormat format;		/* of the body (body.c) */
 	List	   *riders;			/* deliveries sent in this one's POST */
 	int64		lane;			/* its row's lane (webhook.queue.lane) */
+	int64		table;			/* a hash of its table's name */
+	bool		truncate;		/* a TRUNCATE: a barrier for its table */
 	bool		lane_held;		/* handed to libcurl: its lane is busy */
 	int			nkeys;			/* live secrets, the current one first */
 	uint8		keys[WEBHOOK_MAX_SECRETS][WEBHOOK_MAX_KEY];
@@ -123,6 +125,14 @@ typedef struct Delivery
 	int			nheaders;
 	char	  **header_lines;
 } Delivery;
+
+/* The lane (and table) of a delivery handed to libcurl. */
+typedef struct BusyLane
+{
+	int64		lane;
+	int64		table;
+	bool		truncate;
+} BusyLane;
 
 /* The worker's window for one webhook. */
 typedef struct HookSlot
@@ -132,7 +142,7 @@ typedef struct HookSlot
 	int			sending;		/* handed to libcurl */
 	bool		fifo;			/* one at a time, in order */
 	dlist_head	waiting;		/* claimed, waiting for a connection */
-	int64	   *busy;			/* lanes of the deliveries handed to libcurl */
+	struct BusyLane *busy;		/* lanes of the deliveries handed to libcurl */
 	int			nbusy;
 	int			busy_cap;
 } HookSlot;
@@ -320,8 +330,11 @@ load_settings(void)
 	"          WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id" \
 	"            AND NOT EXISTS (SELECT FROM webhook.queue e" \
 	"                 WHERE e.status OPERATOR(pg_catalog.=) 'r'" \
-	"                   AND e.hook_id OPERATOR(pg_catalog.=) hooks.id" \
-	"                   AND e.lane OPERATOR(pg_catalog.=) q.lane AND e.id OPERATOR(pg_catalog.<) q.id)" \
+	"                   AND e.hook_id OPERATOR(pg_catalog.=) hooks.id AND e.id OPERATOR(pg_catalog.<) q.id" \
+	"                   AND (e.lane OPERATOR(pg_catalog.=) q.lane" \
+	"                        OR ((e.op OPERATOR(pg_catalog.=) 'T' OR q.op OPERATOR(pg_catalog.=) 'T')" \
+	"                            AND e.schema_name OPERATOR(pg_catalog.=) q.schema_name" \
+	"                            AND e.table_name OPERATOR(pg_catalog.=) q.table_name)))" \
 	"          ORDER BY q.next_attempt_at, q.id LIMIT hooks.room)" \
 	"        UNION ALL" \
 	"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q" \
@@ -341,7 +354,10 @@ load_settings(void)
 	"   hooks.msg_prefix OPERATOR(pg_catalog.||) q.event_id," \
 	"   CASE WHEN hooks.format OPERATOR(pg_catalog.=) 'xml' THEN webhook._body_xml(q, hooks.name)" \
 	"        ELSE webhook._body(q, hooks.name) END," \
-	"   hooks.fifo, hooks.batch_size, hooks.format, q.lane"
+	"   hooks.fifo, hooks.batch_size, hooks.format, q.lane," \
+	"   pg_catalog.hashtextextended(q.schema_name OPERATOR(pg_catalog.||) '.'" \
+	"                               OPERATOR(pg_catalog.||) q.table_name, 0)," \
+	"   q.op OPERATOR(pg_catalog.=) 'T'"
 
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *argtypes)
@@ -712,18 +728,25 @@ slot_for(int32 hook_id)
 /*
  * Per-row order.  A delivery is handed to libcurl only when no earlier
  * delivery of its lane (the same row of the same table) is in flight, nor
- * waits before it in the window; a claim never takes a pending delivery
- * whose lane has an earlier one retrying (claim_plan); and when a request
- * fails, the deliveries of its lanes that wait in the window are handed
- * back, so that none overtakes the retry.  Different lanes go out side by
- * side, up to the webhook's connections.
+ * waits before it in the window; a TRUNCATE only when no earlier delivery of
+ * its table is, and no later delivery of its table goes before it is done.
+ * A claim never takes a pending delivery that an earlier retrying one holds
+ * back by the same rules (claim_plan); and when a request fails, the
+ * deliveries of its lanes that wait in the window are handed back, so that
+ * none overtakes the retry.  Different lanes go out side by side, up to the
+ * webhook's connections.
  */
 static bool
-lane_busy(HookSlot *slot, int64 lane)
+lane_busy(HookSlot *slot, Delivery *d)
 {
 	for (int i = 0; i < slot->nbusy; i++)
-		if (slot->busy[i] == lane)
+	{
+		BusyLane   *b = &slot->busy[i];
+
+		if (b->lane == d->lane ||
+			((b->truncate || d->truncate) && b->table == d->table))
 			return true;
+	}
 	return false;
 }
 
@@ -734,10 +757,13 @@ hold_lane(HookSlot *slot, Delivery *d)
 	{
 		slot->busy_cap = Max(16, slot->busy_cap * 2);
 		slot->busy = slot->busy == NULL ?
-			MemoryContextAlloc(TopMemoryContext, sizeof(int64) * slot->busy_cap) :
-			repalloc(slot->busy, sizeof(int64) * slot->busy_cap);
+			MemoryContextAlloc(TopMemoryContext, sizeof(BusyLane) * slot->busy_cap) :
+			repalloc(slot->busy, sizeof(BusyLane) * slot->busy_cap);
 	}
-	slot->busy[slot->nbusy++] = d->lane;
+	slot->busy[slot->nbusy].lane = d->lane;
+	slot->busy[slot->nbusy].table = d->table;
+	slot->busy[slot->nbusy].truncate = d->truncate;
+	slot->nbusy++;
 	d->lane_held = true;
 }
 
@@ -747,7 +773,8 @@ free_lane(HookSlot *slot, Delivery *d)
 	if (!d->lane_held)
 		return;
 	for (int i = 0; i < slot->nbusy; i++)
-		if (slot->busy[i] == d->lane)
+		if (slot->busy[i].lane == d->lane && slot->busy[i].table == d->table &&
+			slot->busy[i].truncate == d->truncate)
 		{
 			slot->busy[i] = slot->busy[--slot->nbusy];
 			break;
@@ -759,7 +786,7 @@ free_lane(HookSlot *slot, Delivery *d)
 static void release_unsent(HookSlot *slot, Delivery *d);
 
 static void
-release_lane(HookSlot *slot, int64 lane)
+release_lane(HookSlot *slot, Delivery *d)
 {
 	dlist_mutable_iter iter;
 
@@ -767,7 +794,8 @@ release_lane(HookSlot *slot, int64 lane)
 	{
 		Delivery   *w = dlist_container(Delivery, req.node, iter.cur);
 
-		if (w->lane != lane)
+		if (w->lane != d->lane &&
+			!((w->truncate || d->truncate) && w->table == d->table))
 			continue;
 		dlist_delete(iter.cur);
 		release_unsent(slot, w);
@@ -914,7 +942,7 @@ finish(Delivery *d)
 	add_outcome(d, &result);
 	free_lane(slot, d);
 	if (result.status != 'd')
-		release_lane(slot, d->lane);
+		release_lane(slot, d);
 	foreach(lc, d->riders)
 	{
 		Delivery   *r = lfirst(lc);
@@ -922,7 +950,7 @@ finish(Delivery *d)
 		add_outcome(r, &result);
 		free_lane(slot, r);
 		if (result.status != 'd')
-			release_lane(slot, r->lane);
+			release_lane(slot, r);
 		forget(slot, r);
 	}
 	slot->sending--;
@@ -1010,20 +1038,52 @@ decode_secrets(Delivery *d)
 	return d->nkeys > 0;
 }
 
-/* The first delivery waiting in slot's window whose lane is free, or NULL. */
+/*
+ * The first delivery waiting in slot's window that may start now (see
+ * "Per-row order"), or NULL.  A delivery left waiting keeps the later ones
+ * of its lane waiting, and a TRUNCATE left waiting (or one that found an
+ * earlier delivery of its table still waiting) those of its whole table.
+ */
 static Delivery *
 next_startable(HookSlot *slot)
 {
 	dlist_iter	iter;
+	int64	   *tables = NULL;	/* tables with an earlier delivery left waiting */
+	bool	   *barriers = NULL;	/* ... that is a TRUNCATE */
+	int			ntables = 0;
+	Delivery   *found = NULL;
 
 	dlist_foreach(iter, &slot->waiting)
 	{
 		Delivery   *d = dlist_container(Delivery, req.node, iter.cur);
+		bool		held = lane_busy(slot, d);
 
-		if (!lane_busy(slot, d->lane))
-			return d;
+		for (int i = 0; !held && i < ntables; i++)
+			if (tables[i] == d->table && (barriers[i] || d->truncate))
+				held = true;
+		if (!held)
+		{
+			found = d;
+			break;
+		}
+		if (tables == NULL)
+		{
+			tables = palloc(sizeof(int64) * (slot->held + 1));
+			barriers = palloc(sizeof(bool) * (slot->held + 1));
+		}
+		if (ntables <= slot->held)
+		{
+			tables[ntables] = d->table;
+			barriers[ntables] = d->truncate;
+			ntables++;
+		}
 	}
-	return NULL;
+	if (tables)
+	{
+		pfree(tables);
+		pfree(barriers);
+	}
+	return found;
 }
 
 /* Sign and hand to libcurl as many waiting deliveries as connections allow. */
@@ -1256,6 +1316,8 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
 	d->format = webhook_format_from_name(TextDatumGetCString(SPI_getbinval(tup, desc, 13, &isnull)));
 	d->lane = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
+	d->table = DatumGetInt64(SPI_getbinval(tup, desc, 15, &isnull));
+	d->truncate = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
 
 	MemoryContextSwitchTo(deliveries_cxt);
 	fresh = lappend(fresh, d);

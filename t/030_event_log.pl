@@ -125,11 +125,16 @@ ok($node->poll_query_until('postgres', "$size = 0"),
 	'rotation empties every log table (TRUNCATE, no VACUUM)');
 is( $node->safe_psql('postgres', "SELECT pending FROM webhook.webhooks WHERE name = 'held'"),
 	'5000', 'the paused webhook still has its 5,000 events');
+is( $node->safe_psql('postgres', q{
+		SELECT lag > interval '0' AND lag < interval '1 hour' FROM webhook.webhooks WHERE name = 'held'}),
+	't', 'its lag is the age of its oldest waiting event');
 $node->safe_psql('postgres', "SELECT webhook.resume('held')");
 ok( $node->poll_query_until('postgres',
 		"SELECT count(*) = 5000 FROM webhook.deliveries WHERE webhook = 'held' AND status = 'delivered'"),
 	'and delivers them once resumed');
 is(scalar(my @held = bodies('/ok/held')) >= 5000 ? 1 : 0, 1, 'the receiver got them');
+is($node->safe_psql('postgres', "SELECT lag IS NULL FROM webhook.webhooks WHERE name = 'held'"),
+	't', 'and it has no lag left');
 
 # ---- the worker killed again and again while writers commit and the log
 # rotates (every 100 ms here): nothing committed is lost, nothing rolled back

@@ -64,6 +64,34 @@ my $most = 0;
 for (@reqs) { $most = $_->{in_flight} if $_->{in_flight} > $most }
 cmp_ok($most, '>', 1, "requests of different rows were in flight together (up to $most at once)");
 
+# a TRUNCATE waits for every earlier event of its table, and holds back
+# every later one
+$node->safe_psql('postgres', qq{
+	CREATE TABLE tb (id int PRIMARY KEY);
+	SELECT webhook.register('tb', '$url/jitter/5/tb', 'tb');
+	INSERT INTO tb SELECT g FROM generate_series(1, 40) g;
+	TRUNCATE tb;
+	INSERT INTO tb SELECT g FROM generate_series(41, 80) g;
+});
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = 81 AND bool_and(status = 'delivered') FROM webhook.deliveries WHERE webhook = 'tb'"),
+	'the table\'s 81 events are delivered');
+my @tbreq = grep { $_->{path} eq '/jitter/5/tb' } WebhookTest::received($receiver);
+my @tb = map { my $e = decode_json($_->{body}); $e->{data}{operation} eq 'TRUNCATE' ? 'T' : $e->{data}{new}{id} }
+  @tbreq;
+my ($at) = grep { $tb[$_] eq 'T' } 0 .. $#tb;
+is(join(',', sort { $a <=> $b } @tb[0 .. $at - 1]), join(',', 1 .. 40),
+	'the TRUNCATE came after the 40 inserts before it');
+is(join(',', sort { $a <=> $b } @tb[$at + 1 .. $#tb]), join(',', 41 .. 80),
+	'and before the 40 after it');
+is($tbreq[$at]{in_flight}, 1, 'it was sent alone: every earlier insert had been answered');
+my $most_tb = 0;
+for (grep { $_->{path} eq '/jitter/5/tb' } WebhookTest::received($receiver))
+{
+	$most_tb = $_->{in_flight} if $_->{in_flight} > $most_tb;
+}
+cmp_ok($most_tb, '>', 1, "the inserts still went out side by side (up to $most_tb at once)");
+
 # a retry holds back its own row and no other
 $node->safe_psql('postgres', qq{
 	CREATE TABLE lanes (id int PRIMARY KEY, v int NOT NULL);
