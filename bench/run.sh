@@ -578,7 +578,8 @@ scenario_9() {
 	done
 	for r in $(seq "$RUNS"); do
 		for v in $(rotate "$r" plain leakproof half nothing); do
-			sql -c "TRUNCATE t_cond_$v; TRUNCATE webhook.queue; CHECKPOINT" >/dev/null
+			sql -c "TRUNCATE t_cond_$v; TRUNCATE webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2" \
+				-c "VACUUM t_cond_$v" -c "CHECKPOINT" >/dev/null
 			t=$(sql -c '\timing on' -c "INSERT INTO t_cond_$v (a, b)
 			        SELECT g, CASE WHEN g % 2 = 0 THEN 'even' ELSE 'odd' END FROM generate_series(1, $BULK_ROWS) g" |
 				sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
