@@ -18,7 +18,7 @@ OBJS = \
 DATA = webhook--1.0.sql
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
 
-REGRESS = register capture lifecycle replay filters spec_examples
+REGRESS = register capture lifecycle replay filters readme_examples
 REGRESS_OPTS = --inputdir=. --outputdir=.
 
 PG_CONFIG ?= pg_config

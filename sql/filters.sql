@@ -24,7 +24,7 @@ SELECT webhook.register('x', 'http://127.0.0.1:9/', schema => 'public', conditio
 SELECT webhook.register('x', 'http://127.0.0.1:9/', 'f_orders', format => 'yaml');
 SELECT count(*) AS nothing_registered FROM webhook.hook;
 
--- the SPEC's examples
+-- the README's examples
 SELECT webhook.register('paid', 'http://127.0.0.1:9/paid', 'public.f_orders',
          events => '{update}', columns => '{status}',
          condition => $$new.status = 'paid'$$) > 0 AS registered;

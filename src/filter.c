@@ -275,7 +275,7 @@ webhook_check_filter(PG_FUNCTION_ARGS)
 				edata->internalquery = condition;
 				edata->cursorpos = 0;
 			}
-			/* the SPEC gives aggregates and window functions one SQLSTATE */
+			/* aggregates and window functions get one SQLSTATE, as for a trigger's WHEN */
 			if (edata->sqlerrcode == ERRCODE_WINDOWING_ERROR)
 				edata->sqlerrcode = ERRCODE_GROUPING_ERROR;
 			ReThrowError(edata);

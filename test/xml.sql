@@ -1,4 +1,4 @@
--- XML bodies end to end: the SPEC's document shape, parsed by a real XML
+-- XML bodies end to end: the document shape of the README, parsed by a real XML
 -- parser (xml.etree in the receiver, and PostgreSQL's libxml2 here), the
 -- content type, signatures over the exact bytes, batches as <events>.
 SELECT plan(21);
