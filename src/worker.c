@@ -307,10 +307,14 @@ load_settings(void)
 /*
  * A claim: per active webhook with room in its window ($1 webhook ids and
  * $2 deliveries held, $3 the window), its due deliveries in order; at most
- * $4 in all.  A fifo webhook's due deliveries are taken only up to its first
- * one not yet due (a batch of them may be waiting on a retry).  hook_columns:
- * what the statement that follows needs of each webhook (at least id and
- * fifo).
+ * $4 in all.  Pending deliveries held back by an earlier retrying one of
+ * their lane (see "Per-row order") are skipped, among the first four
+ * windows' worth of pending ones only: a backlog of a table without a key
+ * behind a retry costs each claim a bounded look, not a walk of the whole
+ * backlog.  A fifo webhook's due deliveries are taken only up to its first
+ * one not yet due (a batch of them may be waiting on a retry).
+ * hook_columns: what the statement that follows needs of each webhook (at
+ * least id and fifo).
  */
 #define CLAIM_PICK(hook_columns) \
 	"WITH hooks AS MATERIALIZED (" \
@@ -326,9 +330,12 @@ load_settings(void)
 	"      SELECT u.id, u.next_attempt_at," \
 	"             pg_catalog.bool_and(u.next_attempt_at OPERATOR(pg_catalog.<=) pg_catalog.now())" \
 	"               OVER (ORDER BY u.id) AS run_due FROM (" \
-	"        (SELECT q.id, q.next_attempt_at FROM webhook.queue q" \
-	"          WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id" \
-	"            AND NOT EXISTS (SELECT FROM webhook.queue e" \
+	"        (SELECT q.id, q.next_attempt_at FROM (" \
+	"           SELECT q.id, q.next_attempt_at, q.lane, q.op, q.schema_name, q.table_name" \
+	"             FROM webhook.queue q" \
+	"            WHERE q.status OPERATOR(pg_catalog.=) 'p' AND q.hook_id OPERATOR(pg_catalog.=) hooks.id" \
+	"            ORDER BY q.next_attempt_at, q.id LIMIT hooks.room OPERATOR(pg_catalog.*) 4) q" \
+	"          WHERE NOT EXISTS (SELECT FROM webhook.queue e" \
 	"                 WHERE e.status OPERATOR(pg_catalog.=) 'r'" \
 	"                   AND e.hook_id OPERATOR(pg_catalog.=) hooks.id AND e.id OPERATOR(pg_catalog.<) q.id" \
 	"                   AND (e.lane OPERATOR(pg_catalog.=) q.lane" \
