@@ -64,7 +64,7 @@
 #include "webhook.h"
 
 /* how often a launcher in recovery checks whether it ended */
-#define RECOVERY_POLL_MS 500
+#define RECOVERY_POLL_MS 100
 /* a look at pg_database even when nobody said anything changed */
 #define LAUNCHER_SAFETY_MS 60000
 /* restarts after a worker error: first delay, and the most */

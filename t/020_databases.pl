@@ -70,7 +70,9 @@ $node->safe_psql('d4', qq{
 });
 ok(WebhookTest::wait_markers($receiver, '/ok/d4', 1, 10), 'd4, created later, delivers');
 my $took = time - $t0;
-cmp_ok($took, '<', 1, 'within a second of its CREATE EXTENSION, without a restart');
+# the figure (well under a second here) is noted; the bound only tells a
+# notified launcher from one that waited for its ten-minute look
+cmp_ok($took, '<', 5, 'promptly after its CREATE EXTENSION, without a restart');
 note sprintf('CREATE EXTENSION to first delivery: %.3f s', $took);
 
 # a template with the extension and a webhook: its copy delivers at once
@@ -160,8 +162,8 @@ ok(WebhookTest::wait_markers($receiver, '/ok/d2', 7, 30),
 	"d2's event committed after the restart is delivered");
 my $gap = time - $t0;
 my $restart = $back - $t0;
-cmp_ok($gap - $restart, '<', 1,
-	'd2 delivers within a second of the restart that killing d1 caused');
+cmp_ok($gap - $restart, '<', 5,
+	'd2 delivers promptly after the restart that killing d1 caused');
 note sprintf('kill -9 of d1: restart %.3f s, d2 delivering again after %.3f s', $restart, $gap);
 write_markers('d1', 'd1-after');
 ok(WebhookTest::wait_markers($receiver, '/ok/d1', 6, 30), 'and d1 delivers again');

@@ -47,7 +47,9 @@ sub timed
 	my $t0 = time;
 	$node->safe_psql($db, $sql);
 	my $took = time - $t0;
-	cmp_ok($took, '<', 1, "$what returns within a second while a request hangs");
+	# the figure is noted; the bound tells a worker that left at once from
+	# PostgreSQL's own 5 s wait for it
+	cmp_ok($took, '<', 4, "$what returns while a request hangs, without waiting out the worker");
 	note sprintf('%s: %.3f s', $what, $took);
 }
 
