@@ -5,7 +5,8 @@ OBJS = \
 	src/webhook.o \
 	src/capture.o \
 	src/eventlog.o \
-	src/expand.o \
+	src/cursor.o \
+	src/rotate.o \
 	src/rowjson.o \
 	src/worker.o \
 	src/launcher.o \

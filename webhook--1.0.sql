@@ -3,9 +3,12 @@
 /*
  * webhook 1.0: turn committed row changes into signed HTTP POSTs.
  *
- * Catalog:  webhook.hook   one row per registered webhook (dumped by pg_dump)
- * Queue:    webhook.queue  one row per (event, webhook): the captured change
- *                          and the delivery state the worker drives
+ * Catalog:  webhook.hook     one row per registered webhook (dumped by pg_dump)
+ * Log:      webhook.log_0-2  the captured changes, each stored once (see below)
+ * Progress: webhook.cursor   per webhook, how far through the log delivery is
+ *           webhook.progress per batch of outcomes, the events delivered
+ * Queue:    webhook.queue    the deliveries that need a row of their own:
+ *                            retrying, failed, pings, redelivered, replayed
  *
  * Every function pins search_path; every object is schema-qualified.  The
  * API functions are revoked from PUBLIC: a superuser grants them to the
@@ -57,6 +60,15 @@ COMMENT ON COLUMN webhook.hook.condition IS 'Filter: boolean expression over new
 COMMENT ON COLUMN webhook.hook.format IS 'Body format: json or xml';
 
 /*
+ * Deliveries with a row of their own.  A change is delivered from the log
+ * (webhook.cursor) and gets a row here only when it needs one: its attempt
+ * failed (it waits here to be retried, or has failed), an earlier delivery
+ * of its row still waits here (it queues behind it), its webhook was paused
+ * long enough to hold back the log's rotation, or redeliver or replay sent
+ * it again.  Pings and events a filter could not judge come here directly.
+ * A delivery's id is the same wherever it is: its event id times 32 plus
+ * its webhook's bit in the event's chunk (webhook._delivery_id).
+ *
  * status: p pending, s sending (claimed by the worker, request in flight),
  * r retrying (waiting for next_attempt_at), d delivered, f failed.
  *
@@ -68,7 +80,7 @@ COMMENT ON COLUMN webhook.hook.format IS 'Body format: json or xml';
  * see src/capture.c): it must keep only plain indexes.
  */
 CREATE TABLE webhook.queue (
-    id                  bigserial PRIMARY KEY,
+    id                  bigint PRIMARY KEY,
     event_id            bigint NOT NULL,
     hook_id             integer NOT NULL,
     op                  "char" NOT NULL,
@@ -92,7 +104,7 @@ CREATE TABLE webhook.queue (
 );
 COMMENT ON COLUMN webhook.queue.lane IS
     'Internal: a hash of the table and the row''s replica identity (the table alone for a table without one, and for TRUNCATE): a delivery waits while an earlier one of its lane is in flight or retrying';
-COMMENT ON TABLE webhook.queue IS 'Internal event queue and delivery state; read webhook.deliveries instead';
+COMMENT ON TABLE webhook.queue IS 'Internal: deliveries that need a row of their own (retrying, failed, pinged, redelivered); read webhook.deliveries instead';
 
 /*
  * The worker's one index: per status and webhook, in next_attempt_at order.
@@ -111,16 +123,18 @@ CREATE INDEX queue_work ON webhook.queue (status, hook_id, next_attempt_at, id);
  * has event id first_id + i - 1: the sequence steps by 256, the most
  * changes a chunk holds.  Rows are never updated or deleted.
  *
- * The worker expands the log into webhook.queue, one delivery per (change,
- * webhook), in commit order: each pass takes the chunks whose transaction
- * committed since the snapshot in webhook.log_state.expanded (visible now,
- * not then), so a transaction that took its ids early and committed late is
- * never skipped nor overtaken.  The log is three tables in rotation; the
- * writer appends to the one log_state.current names.  The worker switches
- * to the next one (when empty) every few seconds, and empties a table with
- * TRUNCATE once no writer holds it and every chunk in it has been expanded:
- * its space goes back to the operating system without VACUUM.  The only
- * index is on txid, which is all an expansion reads by.
+ * Each webhook reads the log through its cursor (webhook.cursor), in
+ * commit order, batch by batch: a batch is the chunks whose transactions
+ * committed between two snapshots (visible in the later, not in the
+ * earlier), so a transaction that took its ids early and committed late is
+ * never skipped nor overtaken; within a batch, events go in id order.  The
+ * log is three tables in rotation; the writer appends to the one
+ * log_state.current names.  The worker switches to the next one (when
+ * empty) every few seconds, and empties a table with TRUNCATE once no
+ * writer holds it, every webhook's cursor is past every chunk in it, and
+ * it has been out of use for webhook.retention: its space goes back to the
+ * operating system without VACUUM.  The only index is on txid, which is
+ * all a cursor reads by.
  */
 CREATE TYPE webhook.change AS (
     op          "char",
@@ -171,25 +185,64 @@ COMMENT ON TABLE webhook.log_0 IS 'Internal event log, one of three tables in ro
 COMMENT ON TABLE webhook.log_1 IS 'Internal event log, one of three tables in rotation; read webhook.deliveries instead';
 COMMENT ON TABLE webhook.log_2 IS 'Internal event log, one of three tables in rotation; read webhook.deliveries instead';
 
-/* one row: where writers append, and how far the worker has expanded */
+/* one row: where writers append, and since when each table is out of use */
 CREATE TABLE webhook.log_state (
     current     integer NOT NULL CHECK (current BETWEEN 0 AND 2),
     switched_at timestamptz NOT NULL,
-    expanded    pg_snapshot NOT NULL
+    left_at     timestamptz[] NOT NULL
 );
-INSERT INTO webhook.log_state VALUES (0, pg_catalog.now(), pg_catalog.pg_current_snapshot());
+INSERT INTO webhook.log_state VALUES (0, pg_catalog.now(), '{-infinity,-infinity,-infinity}');
 COMMENT ON TABLE webhook.log_state IS
-    'Internal: the log table writers append to, and the snapshot up to which the worker has expanded the log';
+    'Internal: the log table writers append to, when it became current, and when each table stopped being current';
+
+/*
+ * Per webhook, how far delivery has gone through the log.  The batch being
+ * delivered is the chunks visible in upto and not in done; every event of
+ * the chunks visible in done is settled (delivered, or given a row of its
+ * own in webhook.queue), and so is every event of the batch with an id up
+ * to pos.  When the batch is done, done becomes upto and upto the snapshot
+ * of that moment.  Written once per batch of outcomes, never per event.
+ */
+CREATE TABLE webhook.cursor (
+    hook_id     integer PRIMARY KEY,
+    done        pg_snapshot NOT NULL,
+    upto        pg_snapshot NOT NULL,
+    pos         bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE webhook.cursor IS 'Internal: per webhook, how far delivery has gone through the event log';
+
+/*
+ * The events a batch of outcomes delivered from the log, one row per
+ * (record transaction, webhook): their delivery ids, the HTTP status they
+ * got and when.  What webhook.deliveries shows of them; purged after
+ * webhook.retention.
+ */
+CREATE TABLE webhook.progress (
+    hook_id     integer NOT NULL,
+    ids         int8multirange NOT NULL,
+    n           integer NOT NULL,
+    status      integer NOT NULL,
+    at          timestamptz NOT NULL
+);
+CREATE INDEX progress_ids ON webhook.progress USING gist (ids);
+CREATE INDEX progress_at ON webhook.progress (at);
+COMMENT ON TABLE webhook.progress IS 'Internal: which events each batch of outcomes delivered from the event log, and when';
 
 /* webhooks survive pg_dump; history does not, but ids keep counting */
 SELECT pg_catalog.pg_extension_config_dump('webhook.hook', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook.hook_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('webhook.queue_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook.event_id_seq', '');
 
 REVOKE ALL ON webhook.hook, webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2,
-    webhook.log_state FROM PUBLIC;
-REVOKE ALL ON SEQUENCE webhook.hook_id_seq, webhook.queue_id_seq, webhook.event_id_seq FROM PUBLIC;
+    webhook.log_state, webhook.cursor, webhook.progress FROM PUBLIC;
+REVOKE ALL ON SEQUENCE webhook.hook_id_seq, webhook.event_id_seq FROM PUBLIC;
+
+/* a delivery's id: its event's id times 32, plus its webhook's bit in the chunk */
+CREATE FUNCTION webhook._delivery_id(event_id bigint, hook_bit integer) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT event_id OPERATOR(pg_catalog.*) 32 OPERATOR(pg_catalog.+) hook_bit $$;
+COMMENT ON FUNCTION webhook._delivery_id(bigint, integer) IS
+    'Internal: the id of the delivery of an event to the webhook of the given bit of its chunk';
 
 /* ---------------------------------------------------------------------
  * C helpers
@@ -654,6 +707,8 @@ BEGIN
                 pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::text), 1, 12),
                 p_columns, p_condition, p_format)
         RETURNING * INTO h;
+        -- no chunk of the log can name a webhook before it exists
+        INSERT INTO webhook.cursor (hook_id, done, upto) VALUES (h.id, '3:3:', '3:3:');
     EXCEPTION WHEN unique_violation THEN
         -- registered by a concurrent transaction since the check above
         RAISE EXCEPTION 'webhook "%" already exists', p_name
@@ -705,6 +760,8 @@ BEGIN
      WHERE queue.id IN (SELECT q.id FROM webhook.queue q
                          WHERE q.hook_id OPERATOR(pg_catalog.=) h.id
                            FOR UPDATE SKIP LOCKED);
+    DELETE FROM webhook.cursor WHERE cursor.hook_id OPERATOR(pg_catalog.=) h.id;
+    DELETE FROM webhook.progress WHERE progress.hook_id OPERATOR(pg_catalog.=) h.id;
     DELETE FROM webhook.hook WHERE hook.id OPERATOR(pg_catalog.=) h.id;
 END
 $$;
@@ -754,9 +811,10 @@ BEGIN
         RAISE EXCEPTION 'webhook "%" does not exist', name
             USING ERRCODE = 'undefined_object';
     END IF;
-    v_id := pg_catalog.nextval('webhook.queue_id_seq');
+    v_id := pg_catalog.nextval('webhook.event_id_seq');
     INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name)
-    VALUES (v_id, pg_catalog.nextval('webhook.event_id_seq'), h.id, 'P', '', '');
+    VALUES (webhook._delivery_id(v_id, 0), v_id, h.id, 'P', '', '');
+    v_id := webhook._delivery_id(v_id, 0);
     PERFORM webhook._wake();
     RETURN v_id;
 END
@@ -834,10 +892,11 @@ COMMENT ON FUNCTION webhook._rotate_secret(text, text, interval) IS
 /*
  * Every event of the webhook captured in [since, until) and still kept is
  * sent again, with its original event id (so its webhook-id): delivered,
- * failed and retrying ones become pending, due now; pending and sending
- * ones (also those still in the event log) are on their way already.  One UPDATE through the work index, which
- * locks only the rows it changes: writers, which only insert, never wait on
- * it, and the worker claims the rows in its usual bounded windows.
+ * failed and retrying ones become pending, due now (a delivered one that
+ * came from the event log gets a row of its own in webhook.queue); pending
+ * and sending ones are on their way already.  Writers, which only append to
+ * the log, never wait on it, and the worker claims the rows in its usual
+ * bounded windows.
  */
 CREATE FUNCTION webhook._replay(name text, since timestamptz, until timestamptz) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -870,7 +929,18 @@ BEGIN
        AND queue.created_at OPERATOR(pg_catalog.>=) since
        AND queue.created_at OPERATOR(pg_catalog.<) until;
     GET DIAGNOSTICS v_changed = ROW_COUNT;
-    -- pending ones include changes still in the event log, not yet expanded
+    -- delivered ones that have no row of their own get one, pending
+    INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name, created_at,
+                               old_row, new_row, changed, truncated, truncated_partition, lane)
+    SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created_at,
+           q.old_row, q.new_row, q.changed, q.truncated, q.truncated_partition, q.lane
+      FROM webhook.queued q
+     WHERE q.status OPERATOR(pg_catalog.=) 'd'
+       AND q.hook_id OPERATOR(pg_catalog.=) h.id
+       AND q.created_at OPERATOR(pg_catalog.>=) since
+       AND q.created_at OPERATOR(pg_catalog.<) until
+    ON CONFLICT (id) DO NOTHING;
+    -- pending ones include changes on their way from the event log
     SELECT pg_catalog.count(*) INTO v_on_way
       FROM webhook.queued q
      WHERE q.status IN ('p', 's')
@@ -894,10 +964,16 @@ BEGIN
     IF delivery_id IS NULL THEN
         RAISE EXCEPTION 'argument "delivery_id" must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT queue.status, hook.owner INTO q
+    SELECT queue.status, hook.owner, true AS own INTO q
       FROM webhook.queue JOIN webhook.hook ON hook.id OPERATOR(pg_catalog.=) queue.hook_id
      WHERE queue.id OPERATOR(pg_catalog.=) delivery_id
        FOR UPDATE OF queue;
+    IF NOT FOUND THEN
+        -- a delivery from the event log, without a row of its own (yet)
+        SELECT l.status, hook.owner, false AS own INTO q
+          FROM webhook.queued l JOIN webhook.hook ON hook.id OPERATOR(pg_catalog.=) l.hook_id
+         WHERE l.id OPERATOR(pg_catalog.=) delivery_id;
+    END IF;
     IF NOT FOUND OR NOT pg_catalog.pg_has_role(webhook._caller(), q.owner, 'MEMBER') THEN
         RAISE EXCEPTION 'delivery % does not exist', delivery_id
             USING ERRCODE = 'undefined_object';
@@ -907,9 +983,19 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Only delivered or failed deliveries can be redelivered.';
     END IF;
-    UPDATE webhook.queue
-       SET status = 'p', attempts = 0, next_attempt_at = '-infinity', delivered_at = NULL
-     WHERE queue.id OPERATOR(pg_catalog.=) delivery_id;
+    IF q.own THEN
+        UPDATE webhook.queue
+           SET status = 'p', attempts = 0, next_attempt_at = '-infinity', delivered_at = NULL
+         WHERE queue.id OPERATOR(pg_catalog.=) delivery_id;
+    ELSE
+        INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name, created_at,
+                                   old_row, new_row, changed, truncated, truncated_partition, lane)
+        SELECT l.id, l.event_id, l.hook_id, l.op, l.schema_name, l.table_name, l.created_at,
+               l.old_row, l.new_row, l.changed, l.truncated, l.truncated_partition, l.lane
+          FROM webhook.queued l
+         WHERE l.id OPERATOR(pg_catalog.=) delivery_id
+        ON CONFLICT (id) DO NOTHING;
+    END IF;
     PERFORM webhook._wake();
 END
 $$;
@@ -1144,7 +1230,7 @@ $$;
 COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery status';
 
 /*
- * _event_type, _status and _body are the only functions without a pinned
+ * _event_type, _status, _body and _delivery_id are the only functions without a pinned
  * search_path: a SET clause would stop PostgreSQL from inlining them into
  * the views and the worker's claim, where they run for every row (for the
  * same reason none is STRICT: a CASE is not, and a strict function is
@@ -1200,13 +1286,24 @@ COMMENT ON FUNCTION webhook._body_xml(webhook.queue, text) IS
 REVOKE ALL ON FUNCTION webhook._body_xml(webhook.queue, text) FROM PUBLIC;
 
 /*
- * Every delivery, whether the worker has expanded its change from the log
- * yet or not: webhook.queue, plus one row per (change, webhook) of the log
- * chunks committed since the worker's last expansion (id NULL: a delivery
- * gets its id when the worker expands it; status pending).  One snapshot
- * sees each delivery exactly once, since an expansion inserts its
- * deliveries and moves log_state.expanded past their chunks in one
- * transaction.  Internal: the views below read it.
+ * What the worker is sending now, from its memory (src/slots.c): the ids
+ * of the deliveries from the log whose requests are in flight.
+ */
+CREATE FUNCTION webhook._sending() RETURNS bigint[]
+    LANGUAGE c STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_sending';
+COMMENT ON FUNCTION webhook._sending() IS
+    'Internal: the ids of the deliveries from the event log that this database''s worker has in flight';
+REVOKE ALL ON FUNCTION webhook._sending() FROM PUBLIC;
+
+/*
+ * Every delivery: those with a row in webhook.queue, and one per (change,
+ * webhook whose bit is set) of the event log that has none.  A delivery
+ * from the log is delivered once its webhook's cursor is past it, or a
+ * batch of outcomes recorded it in webhook.progress (which also says when,
+ * and the HTTP status); sending while the worker has its request in
+ * flight; pending otherwise.  A change gets its row in webhook.queue in the
+ * same transaction that moves the cursor past it, so one snapshot sees each
+ * delivery exactly once.  Internal: the views below read it.
  */
 CREATE VIEW webhook.queued AS
 SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created_at,
@@ -1215,25 +1312,42 @@ SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created
        q.response_body, q.delivered_at, q.lane
   FROM webhook.queue q
 UNION ALL
-SELECT NULL::bigint, l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1, k.hook_id,
-       c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition,
-       'p'::"char", 0, '-infinity'::timestamptz, NULL::timestamptz, NULL::integer,
-       NULL::text, NULL::text, NULL::timestamptz, c.lane
-  FROM webhook.log_state st,
-       (SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1
-        UNION ALL SELECT * FROM webhook.log_2) l
- CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY
-       AS c(op, at, mask, truncated, old_row, new_row, changed, partition, lane, n)
- CROSS JOIN LATERAL pg_catalog.unnest(l.hooks) WITH ORDINALITY AS k(hook_id, bit)
- WHERE (l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmax(st.expanded)
-        OR l.txid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_snapshot_xip(st.expanded))))
-   AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, st.expanded)
-   AND (c.mask OPERATOR(pg_catalog.&)
-        (1 OPERATOR(pg_catalog.<<) (k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1)))
-       OPERATOR(pg_catalog.<>) 0
-   AND EXISTS (SELECT FROM webhook.hook h WHERE h.id OPERATOR(pg_catalog.=) k.hook_id);
+SELECT e.id, e.event_id, e.hook_id, e.op, e.schema_name, e.table_name, e.at,
+       e.old_row, e.new_row, e.changed, e.truncated, e.partition,
+       CASE WHEN e.settled OR p.at IS NOT NULL THEN 'd'::"char"
+            WHEN e.sending THEN 's'::"char" ELSE 'p'::"char" END,
+       CASE WHEN e.settled OR p.at IS NOT NULL OR e.sending THEN 1 ELSE 0 END,
+       '-infinity'::timestamptz, p.at, p.status, NULL::text, NULL::text, p.at, e.lane
+  FROM (SELECT webhook._delivery_id(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1,
+                                    k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1) AS id,
+               l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1 AS event_id,
+               k.hook_id, c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row,
+               c.changed, c.truncated, c.partition, c.lane,
+               COALESCE(pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)
+                        OR (pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)
+                            AND l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1
+                                OPERATOR(pg_catalog.<=) cu.pos), false) AS settled,
+               webhook._delivery_id(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1,
+                                    k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1)
+                 OPERATOR(pg_catalog.=) ANY ((SELECT webhook._sending())::pg_catalog.int8[]) AS sending
+          FROM (SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1
+                UNION ALL SELECT * FROM webhook.log_2) l
+         CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY
+               AS c(op, at, mask, truncated, old_row, new_row, changed, partition, lane, n)
+         CROSS JOIN LATERAL pg_catalog.unnest(l.hooks) WITH ORDINALITY AS k(hook_id, bit)
+          LEFT JOIN webhook.cursor cu ON cu.hook_id OPERATOR(pg_catalog.=) k.hook_id
+         WHERE (c.mask OPERATOR(pg_catalog.&)
+                (1 OPERATOR(pg_catalog.<<) (k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1)))
+               OPERATOR(pg_catalog.<>) 0
+           AND EXISTS (SELECT FROM webhook.hook h WHERE h.id OPERATOR(pg_catalog.=) k.hook_id)
+       ) e
+  LEFT JOIN LATERAL (SELECT p.at, p.status FROM webhook.progress p
+                      WHERE p.ids OPERATOR(pg_catalog.@>) e.id
+                        AND p.hook_id OPERATOR(pg_catalog.=) e.hook_id
+                      LIMIT 1) p ON true
+ WHERE NOT EXISTS (SELECT FROM webhook.queue q WHERE q.id OPERATOR(pg_catalog.=) e.id);
 COMMENT ON VIEW webhook.queued IS
-    'Internal: every delivery, from webhook.queue and from the part of the event log the worker has not expanded yet';
+    'Internal: every delivery, from webhook.queue and from the event log';
 REVOKE ALL ON webhook.queued FROM PUBLIC;
 
 CREATE VIEW webhook.webhooks WITH (security_barrier) AS
@@ -1271,7 +1385,7 @@ SELECT h.id,
   LEFT JOIN LATERAL (
         SELECT (SELECT pg_catalog.count(*) FROM webhook.queued q
                  WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS pending,
-               (SELECT pg_catalog.count(*) FROM webhook.queue q
+               (SELECT pg_catalog.count(*) FROM webhook.queued q
                  WHERE q.status OPERATOR(pg_catalog.=) 'd' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS delivered,
                (SELECT pg_catalog.count(*) FROM webhook.queue q
                  WHERE q.status OPERATOR(pg_catalog.=) 'f' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS failed,

@@ -8,7 +8,7 @@ SELECT webhook.register('rp', 'http://127.0.0.1:9/', 'rp') > 0 AS registered;
 -- history: two delivered, two failed, one retrying
 INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name, new_row,
                            status, attempts, next_attempt_at, delivered_at)
-SELECT nextval('webhook.queue_id_seq'), 1000 + s.g, h.id, 'I', 'public', 'rp', json_build_object('id', s.g),
+SELECT webhook._delivery_id(1000 + s.g, 0), 1000 + s.g, h.id, 'I', 'public', 'rp', json_build_object('id', s.g),
        s.status, s.attempts, now(), CASE WHEN s.status = 'd' THEN now() END
   FROM webhook.hook h,
        (VALUES (1, 'd', 1), (2, 'd', 1), (3, 'f', 8), (4, 'f', 8), (5, 'r', 2)) AS s(g, status, attempts)

@@ -27,9 +27,9 @@
  * The log table to append to is read from webhook.log_state once per
  * backend and cached; the worker's rotation sends a relcache invalidation of
  * log_state when it switches.  A writer that still appends to the previous
- * table is harmless: the worker expands every table, and empties one only
- * when it holds that table's lock exclusively (no writer is in it) and has
- * expanded every chunk in it (expand.c).
+ * table is harmless: the worker reads every table, and empties one only
+ * when it holds that table's lock exclusively (no writer is in it) and
+ * every webhook's cursor is past every chunk in it (rotate.c).
  *
  *-------------------------------------------------------------------------
  */

@@ -1,16 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * eventlog.h
- *	  The event log: the writer's side (eventlog.c) and the worker's
- *	  (expand.c).
+ *	  The event log, the writer's side (eventlog.c); the worker's is in
+ *	  cursor.h.
  *
  * The capture trigger hands each change to eventlog.c, which gathers a
  * transaction's changes in memory, per watched table, into chunks of at most
  * WEBHOOK_CHUNK_MAX changes and writes each chunk as one row of the current
  * log table (webhook.log_0, _1 or _2): when the chunk is full, or at
  * pre-commit.  A change that several webhooks watch is stored once, with a
- * bit per webhook.  The worker expands committed chunks into deliveries in
- * commit order and rotates the log tables (expand.c).
+ * bit per webhook.  The worker reads committed chunks through each
+ * webhook's cursor, in commit order, and rotates the log tables (cursor.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -48,9 +48,5 @@ extern bool webhook_log_add_hook(int32 hook_id, Oid reported_relid, const Webhoo
 extern void webhook_log_append(int32 hook_id, Oid reported_relid, const WebhookChangeId *id,
 							   Datum old_json, Datum new_json, Datum changed, bool truncated,
 							   Datum partition, int64 lane);
-
-/* expand.c: the worker's side; SPI connected, in a transaction */
-extern uint64 webhook_expand_log(void);
-extern bool webhook_rotate_log(void);
 
 #endif							/* WEBHOOK_EVENTLOG_H */

@@ -714,10 +714,10 @@ webhook_filter_queue_failed(int32 hook_id, Oid reported_relid, char op,
 	if (SPI_execute_with_args("INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name,"
 							  " table_name, created_at, old_row, new_row, changed, truncated,"
 							  " status, attempts, next_attempt_at, last_error)"
-							  " VALUES (pg_catalog.nextval('webhook.queue_id_seq'),"
-							  " pg_catalog.nextval('webhook.event_id_seq'), $1, $2, $3, $4,"
+							  " SELECT webhook._delivery_id(e.id, 0), e.id, $1, $2, $3, $4,"
 							  " pg_catalog.clock_timestamp(), $5, $6, $7, $8, 'f', 0,"
-							  " pg_catalog.clock_timestamp(), $9)",
+							  " pg_catalog.clock_timestamp(), $9"
+							  " FROM (SELECT pg_catalog.nextval('webhook.event_id_seq') AS id) e",
 							  9, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not queue a failed event for webhook %d", hook_id);
 	SPI_finish();

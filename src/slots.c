@@ -35,6 +35,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "fmgr.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -44,7 +45,9 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "catalog/pg_type.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/timestamp.h"
 
 #include "webhook.h"
@@ -679,4 +682,59 @@ webhook_slot_release(int slot, bool *no_extension, bool *stopped)
 	memset(s, 0, sizeof(WebhookWorkerSlot));
 	s->exited = true;
 	SpinLockRelease(&webhook_shared->mutex);
+}
+
+/* ---------------------------------------------------------------------
+ * What the worker is sending
+ * ---------------------------------------------------------------------
+ */
+
+/* In the worker: show the ids of the deliveries in flight (at most WEBHOOK_SENDING_SHOWN). */
+void
+webhook_worker_show_sending(const int64 *ids, int n)
+{
+	WebhookWorkerSlot *s;
+
+	if (my_slot < 0)
+		return;
+	s = &webhook_shared->slots[my_slot];
+	n = Min(n, WEBHOOK_SENDING_SHOWN);
+	SpinLockAcquire(&webhook_shared->mutex);
+	memcpy(s->sending, ids, sizeof(int64) * n);
+	s->nsending = n;
+	SpinLockRelease(&webhook_shared->mutex);
+}
+
+PG_FUNCTION_INFO_V1(webhook_sending);
+
+/*
+ * webhook._sending(): the ids of the deliveries this database's worker has
+ * in flight (the views show them as sending), empty if no worker runs.
+ */
+Datum
+webhook_sending(PG_FUNCTION_ARGS)
+{
+	int64		ids[WEBHOOK_SENDING_SHOWN];
+	Datum		vals[WEBHOOK_SENDING_SHOWN];
+	int			n = 0;
+
+	if (webhook_shared != NULL)
+	{
+		SpinLockAcquire(&webhook_shared->mutex);
+		for (int i = 0; i < webhook_shared->nslots; i++)
+		{
+			WebhookWorkerSlot *s = &webhook_shared->slots[i];
+
+			if (s->dboid == MyDatabaseId && !s->exited && s->pid != 0)
+			{
+				n = s->nsending;
+				memcpy(ids, s->sending, sizeof(int64) * n);
+				break;
+			}
+		}
+		SpinLockRelease(&webhook_shared->mutex);
+	}
+	for (int i = 0; i < n; i++)
+		vals[i] = Int64GetDatum(ids[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(vals, n, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE));
 }

@@ -538,7 +538,7 @@ _PG_init(void)
 
 	DefineCustomIntVariable("webhook.log_rotation",
 							"How long writers append to one table of the event log before the next.",
-							"A table the worker has expanded whole is then emptied with TRUNCATE.",
+							"A table every webhook has read past is emptied with TRUNCATE once older than webhook.retention.",
 							&webhook_log_rotation_ms,
 							10000,
 							100, 3600 * 1000,

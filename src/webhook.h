@@ -37,6 +37,9 @@
  * keeps the launcher from starting a worker in a database that a DROP
  * DATABASE, a rename or a CREATE DATABASE ... TEMPLATE is busy with.
  */
+/* most in-flight deliveries a worker shows (webhook._sending) */
+#define WEBHOOK_SENDING_SHOWN 512
+
 typedef struct WebhookWorkerSlot
 {
 	Oid			dboid;			/* InvalidOid: the slot is free */
@@ -46,6 +49,8 @@ typedef struct WebhookWorkerSlot
 	bool		stop;			/* asked to exit: its database is held */
 	bool		no_extension;	/* it exited because the extension is absent */
 	bool		check_owners;
+	int			nsending;		/* ids of deliveries in flight, as the worker last showed */
+	int64		sending[WEBHOOK_SENDING_SHOWN];
 } WebhookWorkerSlot;
 
 #define WEBHOOK_MAX_WORKERS 128	/* the most webhook.max_workers may be */
@@ -117,6 +122,7 @@ extern void webhook_launcher_utility(Node *parsetree);
 extern void webhook_launcher_xact_end(bool commit);
 extern void webhook_worker_attach(int slot);
 extern bool webhook_worker_stop_requested(void);
+extern void webhook_worker_show_sending(const int64 *ids, int n);
 extern void webhook_worker_exit_no_extension(void);
 extern bool webhook_take_check_owners(void);
 extern void webhook_slots_attach_launcher(void);

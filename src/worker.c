@@ -73,6 +73,7 @@
 
 #include "webhook.h"
 #include "body.h"
+#include "cursor.h"
 #include "eventlog.h"
 #include "http.h"
 
@@ -119,6 +120,10 @@ typedef struct Delivery
 	int64		table;			/* a hash of its table's name */
 	bool		truncate;		/* a TRUNCATE: a barrier for its table */
 	bool		lane_held;		/* handed to libcurl: its lane is busy */
+	bool		from_log;		/* read from the log (cursor.c), not webhook.queue */
+	bool		blocked;		/* from the log, behind a delivery of its row in the queue */
+	int64		event_id;
+	char	   *txid;			/* from the log: its chunk's transaction, as text */
 	int			nkeys;			/* live secrets, the current one first */
 	uint8		keys[WEBHOOK_MAX_SECRETS][WEBHOOK_MAX_KEY];
 	int			keylens[WEBHOOK_MAX_SECRETS];
@@ -129,6 +134,7 @@ typedef struct Delivery
 /* The lane (and table) of a delivery handed to libcurl. */
 typedef struct BusyLane
 {
+	int64		id;				/* the delivery's */
 	int64		lane;
 	int64		table;
 	bool		truncate;
@@ -145,6 +151,30 @@ typedef struct HookSlot
 	struct BusyLane *busy;		/* lanes of the deliveries handed to libcurl */
 	int			nbusy;
 	int			busy_cap;
+
+	/*
+	 * The webhook's cursor over the log (cursor.c): the events of its batch
+	 * loaded so far that are not settled yet, or settled after one that is
+	 * not (track[thead .. thead + tcount - 1], in id order, tdone for each);
+	 * the last event loaded; the settled prefix, and how much of it the
+	 * cursor in the database has.
+	 */
+	int64	   *track;
+	bool	   *tdone;
+	int			thead;
+	int			tcount;
+	int			tcap;
+	int64		loaded_upto;
+	int64		prefix;
+	int64		pos_saved;
+	int			log_held;		/* deliveries from the log in the window */
+	bool		exhausted;		/* the batch has nothing more to load */
+	bool		rewind;			/* some were handed back: load again from prefix */
+	/* what the claim under way did, applied once it commits */
+	int			fresh_n;
+	bool		loaded_now;
+	bool		exhausted_now;
+	bool		switched_now;
 } HookSlot;
 
 /* The outcome of one attempt, waiting to be recorded. */
@@ -160,6 +190,10 @@ typedef struct Outcome
 	TimestampTz next_at;
 	TimestampTz at;
 	bool		gone;			/* 410: disable the webhook */
+	bool		from_log;		/* status q: queue it behind its row's earlier one */
+	int64		event_id;
+	char	   *txid;
+	int			attempts;
 } Outcome;
 
 static MemoryContext loop_cxt;
@@ -182,6 +216,7 @@ static int	total_held = 0;
 static TimestampTz first_outcome_at = 0;	/* when the oldest unrecorded outcome came */
 static bool fifo_outcome = false;	/* is one of them a fifo webhook's? */
 static bool log_dirty = false;	/* may a log table be due for rotation? */
+static bool sending_changed = false;	/* what is in flight, since it was last shown */
 static int *schedule_ms = NULL;
 static int	schedule_len = 0;
 
@@ -194,6 +229,7 @@ static SPIPlanPtr health_plan;
 static SPIPlanPtr recover_plan;
 static SPIPlanPtr next_retry_plan;
 static SPIPlanPtr purge_plan;
+static SPIPlanPtr purge_progress_plan;
 static SPIPlanPtr orphans_plan;
 static SPIPlanPtr disable_plan;
 static SPIPlanPtr active_plan;
@@ -286,25 +322,6 @@ load_settings(void)
 }
 
 /*
- * What a claim needs of each webhook, computed once per webhook rather than
- * per delivery: header lines, timeout in ms, the prefix of webhook-ids, the
- * live secrets (the current one, then those of a rotation's grace period,
- * newest first), space-separated.
- */
-#define CLAIM_HOOK_COLUMNS \
-	"h.id, h.name, h.url, h.max_attempts, h.fifo, h.batch_size, h.format," \
-	" pg_catalog.array_to_string(ARRAY[h.secret] OPERATOR(pg_catalog.||) ARRAY(" \
-	"     SELECT o.s FROM ROWS FROM (pg_catalog.unnest(h.old_secrets)," \
-	"                                pg_catalog.unnest(h.old_secrets_until))" \
-	"      WITH ORDINALITY AS o(s, u, n)" \
-	"      WHERE o.u OPERATOR(pg_catalog.>) pg_catalog.now() ORDER BY o.n), ' ') AS secret," \
-	" ARRAY(SELECT e.key OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) e.value" \
-	"         FROM pg_catalog.jsonb_each_text(h.headers) e) AS header_lines," \
-	" pg_catalog.ceil(pg_catalog.date_part('epoch', h.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8" \
-	"   AS timeout_ms," \
-	" 'msg_' OPERATOR(pg_catalog.||) h.token OPERATOR(pg_catalog.||) '_' AS msg_prefix"
-
-/*
  * A claim: per active webhook with room in its window ($1 webhook ids and
  * $2 deliveries held, $3 the window), its due deliveries in order; at most
  * $4 in all.  Pending deliveries held back by an earlier retrying one of
@@ -388,7 +405,7 @@ prepare_plans(void)
 	{
 		Oid			types[4] = {INT4ARRAYOID, INT4ARRAYOID, INT4OID, INT4OID};
 
-		claim_plan = prepare(CLAIM_PICK(CLAIM_HOOK_COLUMNS)
+		claim_plan = prepare(CLAIM_PICK(WEBHOOK_CLAIM_HOOK_COLUMNS)
 			" UPDATE webhook.queue q"
 			"    SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
 			"        last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
@@ -410,7 +427,7 @@ prepare_plans(void)
 			"UPDATE webhook.queue q"
 			"   SET status = 's', attempts = q.attempts OPERATOR(pg_catalog.+) 1,"
 			"       last_attempt_at = pg_catalog.now(), next_attempt_at = pg_catalog.now()"
-			"  FROM (SELECT " CLAIM_HOOK_COLUMNS " FROM webhook.hook h) hooks"
+			"  FROM (SELECT " WEBHOOK_CLAIM_HOOK_COLUMNS " FROM webhook.hook h) hooks"
 			" WHERE q.id OPERATOR(pg_catalog.=) $1"
 			"   AND (CASE WHEN q.status IN ('p', 'r') THEN true END)"
 			"   AND hooks.id OPERATOR(pg_catalog.=) (q.hook_id OPERATOR(pg_catalog.+) 0)"
@@ -548,11 +565,19 @@ prepare_plans(void)
 		" RETURNING h.name, h.disabled_reason, h.id",
 		0, NULL);
 	active_plan = prepare(
-		"SELECT id FROM webhook.hook WHERE state OPERATOR(pg_catalog.=) 'active'",
+		"SELECT id, fifo, batch_size FROM webhook.hook WHERE state OPERATOR(pg_catalog.=) 'active'"
+		" ORDER BY id",
 		0, NULL);
 	{
 		Oid			types[2] = {INT4OID, INT4OID};
 
+		purge_progress_plan = prepare(
+			"DELETE FROM webhook.progress WHERE ctid = ANY (ARRAY("
+			"  SELECT p.ctid FROM webhook.progress p"
+			"   WHERE p.at OPERATOR(pg_catalog.<)"
+			"         (pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1))"
+			"   LIMIT $2))",
+			2, types);
 		purge_plan = prepare(
 			"DELETE FROM webhook.queue WHERE id IN ("
 			"  SELECT old.id FROM webhook.hook h CROSS JOIN LATERAL ("
@@ -668,6 +693,18 @@ report_doing(void)
 	int			n = 0;
 	char		buf[32];
 
+	if (sending_changed)
+	{
+		int64		shown[WEBHOOK_SENDING_SHOWN];
+		int			nshown = 0;
+
+		hash_seq_init(&seq, slots);
+		while ((slot = hash_seq_search(&seq)) != NULL)
+			for (int i = 0; i < slot->nbusy && nshown < WEBHOOK_SENDING_SHOWN; i++)
+				shown[nshown++] = slot->busy[i].id;
+		webhook_worker_show_sending(shown, nshown);
+		sending_changed = false;
+	}
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
 		n += slot->sending;
@@ -695,8 +732,8 @@ end_work(void)
 	MemoryContextSwitchTo(loop_cxt);
 }
 
-static Datum
-make_array(Datum *values, bool *nulls, int n, Oid elemtype)
+Datum
+webhook_make_array(Datum *values, bool *nulls, int n, Oid elemtype)
 {
 	int16		typlen;
 	bool		typbyval;
@@ -728,6 +765,14 @@ slot_for(int32 hook_id)
 		slot->busy = NULL;
 		slot->nbusy = 0;
 		slot->busy_cap = 0;
+		slot->track = NULL;
+		slot->tdone = NULL;
+		slot->thead = slot->tcount = slot->tcap = 0;
+		slot->loaded_upto = slot->prefix = slot->pos_saved = 0;
+		slot->log_held = 0;
+		slot->exhausted = slot->rewind = false;
+		slot->fresh_n = 0;
+		slot->loaded_now = slot->exhausted_now = slot->switched_now = false;
 	}
 	return slot;
 }
@@ -767,11 +812,13 @@ hold_lane(HookSlot *slot, Delivery *d)
 			MemoryContextAlloc(TopMemoryContext, sizeof(BusyLane) * slot->busy_cap) :
 			repalloc(slot->busy, sizeof(BusyLane) * slot->busy_cap);
 	}
+	slot->busy[slot->nbusy].id = d->req.delivery_id;
 	slot->busy[slot->nbusy].lane = d->lane;
 	slot->busy[slot->nbusy].table = d->table;
 	slot->busy[slot->nbusy].truncate = d->truncate;
 	slot->nbusy++;
 	d->lane_held = true;
+	sending_changed = true;
 }
 
 static void
@@ -780,17 +827,18 @@ free_lane(HookSlot *slot, Delivery *d)
 	if (!d->lane_held)
 		return;
 	for (int i = 0; i < slot->nbusy; i++)
-		if (slot->busy[i].lane == d->lane && slot->busy[i].table == d->table &&
-			slot->busy[i].truncate == d->truncate)
+		if (slot->busy[i].id == d->req.delivery_id)
 		{
 			slot->busy[i] = slot->busy[--slot->nbusy];
 			break;
 		}
 	d->lane_held = false;
+	sending_changed = true;
 }
 
 /* Hand back every delivery waiting in slot's window in lane (see above). */
 static void release_unsent(HookSlot *slot, Delivery *d);
+static void queue_behind(HookSlot *slot, Delivery *d);
 
 static void
 release_lane(HookSlot *slot, Delivery *d)
@@ -805,7 +853,10 @@ release_lane(HookSlot *slot, Delivery *d)
 			!((w->truncate || d->truncate) && w->table == d->table))
 			continue;
 		dlist_delete(iter.cur);
-		release_unsent(slot, w);
+		if (w->from_log)
+			queue_behind(slot, w);	/* it waits in the queue behind the retry */
+		else
+			release_unsent(slot, w);
 	}
 }
 
@@ -864,12 +915,88 @@ retry_delay_ms(int attempts, int retry_after_s)
 	return (int64) delay;
 }
 
+/*
+ * The cursor's bookkeeping (see HookSlot): an event loaded from the log is
+ * tracked until it and every event loaded before it are settled; the
+ * settled prefix is what the cursor's pos may move to.
+ */
+static void
+track_add(HookSlot *slot, int64 event_id)
+{
+	if (slot->thead + slot->tcount == slot->tcap)
+	{
+		if (slot->thead > 0)
+		{
+			memmove(slot->track, slot->track + slot->thead, sizeof(int64) * slot->tcount);
+			memmove(slot->tdone, slot->tdone + slot->thead, sizeof(bool) * slot->tcount);
+			slot->thead = 0;
+		}
+		else
+		{
+			slot->tcap = Max(64, slot->tcap * 2);
+			slot->track = slot->track == NULL ?
+				MemoryContextAlloc(TopMemoryContext, sizeof(int64) * slot->tcap) :
+				repalloc(slot->track, sizeof(int64) * slot->tcap);
+			slot->tdone = slot->tdone == NULL ?
+				MemoryContextAlloc(TopMemoryContext, sizeof(bool) * slot->tcap) :
+				repalloc(slot->tdone, sizeof(bool) * slot->tcap);
+		}
+	}
+	slot->track[slot->thead + slot->tcount] = event_id;
+	slot->tdone[slot->thead + slot->tcount] = false;
+	slot->tcount++;
+	slot->loaded_upto = Max(slot->loaded_upto, event_id);
+}
+
+/* Mark event_id settled, and move the settled prefix on. */
+static void
+track_settle(HookSlot *slot, int64 event_id)
+{
+	int			lo = slot->thead;
+	int			hi = slot->thead + slot->tcount - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (slot->track[mid] == event_id)
+		{
+			slot->tdone[mid] = true;
+			break;
+		}
+		if (slot->track[mid] < event_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	while (slot->tcount > 0 && slot->tdone[slot->thead])
+	{
+		slot->prefix = slot->track[slot->thead];
+		slot->thead++;
+		slot->tcount--;
+	}
+	if (slot->tcount == 0)
+		slot->thead = 0;
+}
+
+/* Forget what was loaded past the settled prefix: the next load starts there. */
+static void
+track_rewind(HookSlot *slot)
+{
+	slot->thead = slot->tcount = 0;
+	slot->loaded_upto = slot->prefix;
+	slot->exhausted = false;
+	slot->rewind = false;
+}
+
 /* Drop a delivery from the worker's memory, once its outcome is known. */
 static void
 forget(HookSlot *slot, Delivery *d)
 {
 	slot->held--;
 	total_held--;
+	if (d->from_log)
+		slot->log_held--;
 	webhook_http_release(&d->req);
 	MemoryContextDelete(d->cxt);
 }
@@ -888,6 +1015,10 @@ add_outcome(Delivery *m, const Outcome *result)
 	o->id = m->req.delivery_id;
 	o->hook_id = m->req.hook_id;
 	o->extension = m->req.extension;
+	o->from_log = m->from_log;
+	o->event_id = m->event_id;
+	o->txid = m->txid ? pstrdup(m->txid) : NULL;
+	o->attempts = m->req.attempts;
 	if (o->status != 'd')
 		o->status = (o->gone || m->req.attempts >= m->req.max_attempts) ? 'f' : 'r';
 	if (outcomes == NIL)
@@ -972,6 +1103,39 @@ finish(Delivery *d)
 static void
 release_unsent(HookSlot *slot, Delivery *d)
 {
+	MemoryContext old;
+	Outcome    *o;
+
+	/* from the log: it has no row; it is loaded again, from the prefix on */
+	if (d->from_log)
+	{
+		slot->rewind = true;
+		forget(slot, d);
+		return;
+	}
+	old = MemoryContextSwitchTo(outcomes_cxt);
+	o = palloc0(sizeof(Outcome));
+
+	o->id = d->req.delivery_id;
+	o->hook_id = d->req.hook_id;
+	o->extension = d->req.extension;
+	o->at = GetCurrentTimestamp();
+	o->status = 'p';
+	if (outcomes == NIL)
+		first_outcome_at = o->at;
+	outcomes = lappend(outcomes, o);
+	MemoryContextSwitchTo(old);
+	forget(slot, d);
+}
+
+/*
+ * A delivery from the log that must wait behind an earlier delivery of its
+ * row in webhook.queue (retrying, or queued itself): it gets a row of its
+ * own there, pending, unsent.
+ */
+static void
+queue_behind(HookSlot *slot, Delivery *d)
+{
 	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
 	Outcome    *o = palloc0(sizeof(Outcome));
 
@@ -979,7 +1143,10 @@ release_unsent(HookSlot *slot, Delivery *d)
 	o->hook_id = d->req.hook_id;
 	o->extension = d->req.extension;
 	o->at = GetCurrentTimestamp();
-	o->status = 'p';
+	o->status = 'q';
+	o->from_log = true;
+	o->event_id = d->event_id;
+	o->txid = pstrdup(d->txid);
 	if (outcomes == NIL)
 		first_outcome_at = o->at;
 	outcomes = lappend(outcomes, o);
@@ -1325,6 +1492,14 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 	d->lane = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
 	d->table = DatumGetInt64(SPI_getbinval(tup, desc, 15, &isnull));
 	d->truncate = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
+	if (desc->natts >= WEBHOOK_LOAD_BLOCKED)
+	{
+		d->from_log = true;
+		d->txid = TextDatumGetCString(SPI_getbinval(tup, desc, WEBHOOK_LOAD_TXID, &isnull));
+		d->event_id = DatumGetInt64(SPI_getbinval(tup, desc, WEBHOOK_LOAD_EVENT_ID, &isnull));
+		d->blocked = DatumGetBool(SPI_getbinval(tup, desc, WEBHOOK_LOAD_BLOCKED, &isnull));
+	}
+	slot_for(d->req.hook_id)->fresh_n++;
 
 	MemoryContextSwitchTo(deliveries_cxt);
 	fresh = lappend(fresh, d);
@@ -1337,10 +1512,16 @@ discard_fresh(void)
 {
 	ListCell   *lc;
 
+	HASH_SEQ_STATUS seq;
+	HookSlot   *slot;
+
 	foreach(lc, fresh)
 		MemoryContextDelete(((Delivery *) lfirst(lc))->cxt);
 	list_free(fresh);
 	fresh = NIL;
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		slot->loaded_now = slot->switched_now = false;
 }
 
 /*
@@ -1354,6 +1535,22 @@ admit_fresh(void)
 {
 	List	   *admitted = fresh;
 	ListCell   *lc;
+	HASH_SEQ_STATUS seq;
+	HookSlot   *s;
+
+	/* what the claim did to the cursors, now that it committed */
+	hash_seq_init(&seq, slots);
+	while ((s = hash_seq_search(&seq)) != NULL)
+	{
+		if (s->switched_now)
+		{
+			s->thead = s->tcount = 0;
+			s->loaded_upto = s->prefix = s->pos_saved = 0;
+		}
+		if (s->loaded_now)
+			s->exhausted = s->exhausted_now;
+		s->loaded_now = s->switched_now = false;
+	}
 
 	/* from here on the deliveries belong to their windows, not to fresh */
 	fresh = NIL;
@@ -1366,8 +1563,18 @@ admit_fresh(void)
 		slot->held++;
 		slot->sending++;		/* undone by finish() */
 		total_held++;
+		if (d->from_log)
+		{
+			track_add(slot, d->event_id);
+			slot->log_held++;
+		}
 
-		if (d->poison != NULL)
+		if (d->blocked)
+		{
+			slot->sending--;
+			queue_behind(slot, d);
+		}
+		else if (d->poison != NULL)
 		{
 			strlcpy(d->req.errbuf, d->poison, sizeof(d->req.errbuf));
 			d->req.code = CURLE_CONV_FAILED;
@@ -1405,36 +1612,135 @@ log_disabled(void)
 						SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2))));
 }
 
+/* An active webhook, as a claim sees it. */
+typedef struct ActiveHook
+{
+	int32		id;
+	bool		fifo;
+	int			batch_size;
+} ActiveHook;
+
 /*
  * Hand back what waits in the windows of webhooks that are no longer active
  * (paused, disabled or removed since the claim).  In a claim transaction.
+ * Returns the active webhooks (ActiveHook), in id order.
  */
-static void
+static List *
 release_inactive(void)
 {
 	HASH_SEQ_STATUS seq;
 	HookSlot   *slot;
 	List	   *active = NIL;
+	List	   *ids = NIL;
 
 	if (SPI_execute_plan(active_plan, NULL, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read active webhooks");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
+		ActiveHook *a = palloc(sizeof(ActiveHook));
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		active = lappend_int(active,
-							 DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-														 SPI_tuptable->tupdesc, 1, &isnull)));
+		a->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		a->fifo = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		a->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		active = lappend(active, a);
+		ids = lappend_int(ids, a->id);
 	}
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
 	{
-		if (dlist_is_empty(&slot->waiting) || list_member_int(active, slot->hook_id))
+		if (dlist_is_empty(&slot->waiting) || list_member_int(ids, slot->hook_id))
 			continue;
 		while (!dlist_is_empty(&slot->waiting))
 			release_unsent(slot, dlist_container(Delivery, req.node,
 												 dlist_pop_head_node(&slot->waiting)));
 	}
+	return active;
+}
+
+/*
+ * The log's part of a claim: each active webhook's next events from its
+ * cursor (cursor.c), as many as its window has room for, at most limit in
+ * all.  When the webhook's batch is done, its next one begins.  A webhook
+ * with many deliveries waiting in webhook.queue reads no further (they go
+ * first, and its endpoint is probably failing); a fifo webhook reads only
+ * when it holds nothing and the queue has nothing of its.  In a careful
+ * claim, each webhook whose events the worker does not hold has them moved
+ * into the queue instead, where the careful claim looks at them one by one.
+ * Returns how many deliveries were taken.
+ */
+static uint64
+claim_from_log(List *active, int limit, Oid ext)
+{
+	uint64		got = 0;
+	ListCell   *lc;
+	Datum		snapshot = webhook_cursor_snapshot();
+
+	foreach(lc, active)
+	{
+		ActiveHook *a = lfirst(lc);
+		HookSlot   *slot = slot_for(a->id);
+		int			room;
+		int			queued;
+		int64		after;
+		uint64		n;
+
+		if (careful)
+		{
+			if (slot->log_held == 0 && slot->tcount == 0)
+			{
+				webhook_cursor_spill(a->id);
+				slot->switched_now = slot->loaded_now = slot->exhausted_now = true;
+			}
+			continue;
+		}
+		if (slot->rewind)
+		{
+			if (slot->log_held > 0)
+				continue;
+			track_rewind(slot);
+		}
+		room = a->fifo ? ((slot->held + slot->fresh_n == 0) ? a->batch_size : 0) :
+			webhook_max_in_flight - slot->held - slot->fresh_n;
+		room = Min(room, limit - (int) got);
+		if (room <= 0)
+			continue;
+		queued = webhook_cursor_queued(a->id);
+		if (queued > WEBHOOK_QUEUE_GATE || (a->fifo && queued > 0))
+			continue;
+		after = slot->loaded_upto;
+		if (slot->exhausted)
+		{
+			if (slot->tcount > 0 || slot->log_held > 0)
+				continue;		/* the batch is not done yet */
+			if (!webhook_cursor_next_batch(a->id, snapshot))
+				continue;
+			slot->switched_now = true;
+			after = 0;
+		}
+		n = webhook_cursor_load(a->id, after, room);
+		if (n == 0 && !slot->switched_now && slot->tcount == 0 && slot->log_held == 0)
+		{
+			/* nothing left of this batch, and all of it settled: the next one */
+			SPI_freetuptable(SPI_tuptable);
+			if (!webhook_cursor_next_batch(a->id, snapshot))
+			{
+				slot->loaded_now = slot->exhausted_now = true;
+				continue;
+			}
+			slot->switched_now = true;
+			n = webhook_cursor_load(a->id, 0, room);
+		}
+		for (uint64 i = 0; i < n; i++)
+			take_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, ext);
+		SPI_freetuptable(SPI_tuptable);
+		slot->loaded_now = true;
+		slot->exhausted_now = n < (uint64) room;
+		got += n;
+	}
+	return got;
 }
 
 typedef struct ClaimedRow
@@ -1571,6 +1877,8 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	uint64		got;
 	ClaimedRow *rows;
 	bool		flagged;
+	List	   *active;
+	uint64		from_log = 0;
 
 	*next_retry = 0;
 	claimed_last = 0;
@@ -1592,17 +1900,10 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		*recovered = true;
 	}
 
-	/*
-	 * Deliveries for what committed since the last claim, in commit order;
-	 * the claim's read-only statements run on the transaction's snapshot,
-	 * which must see them.
-	 */
-	if (webhook_expand_log() > 0)
-	{
-		log_dirty = true;
-		CommandCounterIncrement();
-		UpdateActiveSnapshotCommandId();
-	}
+	webhook_cursor_ensure();
+	hash_seq_init(&seq, slots);
+	while ((slot = hash_seq_search(&seq)) != NULL)
+		slot->fresh_n = 0;
 
 	/* a webhook whose owner lost the right to read what it watches stops */
 	flagged = webhook_take_check_owners();
@@ -1623,7 +1924,7 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		owner_recheck = flagged ?
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), OWNER_RECHECK_MS) : 0;
 	}
-	release_inactive();
+	active = release_inactive();
 
 	ids = palloc(sizeof(Datum) * (hash_get_num_entries(slots) + 1));
 	counts = palloc(sizeof(Datum) * (hash_get_num_entries(slots) + 1));
@@ -1637,12 +1938,13 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		n++;
 	}
 	limit = MAX_HELD - total_held;
-	args[0] = make_array(ids, NULL, n, INT4OID);
-	args[1] = make_array(counts, NULL, n, INT4OID);
+	args[0] = webhook_make_array(ids, NULL, n, INT4OID);
+	args[1] = webhook_make_array(counts, NULL, n, INT4OID);
 	args[2] = Int32GetDatum(webhook_max_in_flight);
 	args[3] = Int32GetDatum(Max(limit, 0));
 	if (careful)
 	{
+		claim_from_log(active, 0, ext);
 		args[3] = Int32GetDatum(Min(Max(limit, 0), CAREFUL_CLAIM_MAX));
 		got = claim_carefully(args, ext);
 	}
@@ -1663,6 +1965,13 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 		qsort(rows, got, sizeof(ClaimedRow), compare_claimed);
 		for (uint64 i = 0; i < got; i++)
 			take_row(rows[i].tuple, SPI_tuptable->tupdesc, ext);
+		SPI_freetuptable(SPI_tuptable);
+
+		/* and what committed to the log since */
+		from_log = claim_from_log(active, Max(limit, 0) - (int) got, ext);
+		if (from_log > 0)
+			log_dirty = true;
+		got += from_log;
 	}
 	claimed_last = got;
 
@@ -1714,6 +2023,31 @@ record(void)
 	int			k = 0;
 	bool		any_failure = false;
 	ListCell   *lc;
+	/* from the log: delivered ones, and those that get a row of their own */
+	Datum	   *d_hooks = palloc(sizeof(Datum) * n);
+	Datum	   *d_ids = palloc(sizeof(Datum) * n);
+	Datum	   *d_codes = palloc(sizeof(Datum) * n);
+	Datum	   *d_ats = palloc(sizeof(Datum) * n);
+	int			nd = 0;
+	WebhookCopy copy;
+	int			nc = 0;
+	Datum	   *m_hooks = palloc(sizeof(Datum) * n);
+	Datum	   *m_pos = palloc(sizeof(Datum) * n);
+	HookSlot  **moved = palloc(sizeof(HookSlot *) * n);
+	int			nm = 0;
+
+	copy.hooks = palloc(sizeof(Datum) * n);
+	copy.ids = palloc(sizeof(Datum) * n);
+	copy.txids = palloc(sizeof(Datum) * n);
+	copy.statuses = palloc(sizeof(Datum) * n);
+	copy.attempts = palloc(sizeof(Datum) * n);
+	copy.codes = palloc(sizeof(Datum) * n);
+	copy.errors = palloc(sizeof(Datum) * n);
+	copy.errors_null = palloc(sizeof(bool) * n);
+	copy.bodies = palloc(sizeof(Datum) * n);
+	copy.bodies_null = palloc(sizeof(bool) * n);
+	copy.nexts = palloc(sizeof(Datum) * n);
+	copy.ats = palloc(sizeof(Datum) * n);
 
 	ext = begin_work("recording");
 
@@ -1724,6 +2058,46 @@ record(void)
 
 		if (o->extension != ext)
 			continue;			/* the extension was dropped since the claim */
+		if (o->from_log)
+		{
+			HookSlot   *slot = slot_for(o->hook_id);
+			bool		seen = false;
+
+			if (o->status == 'd')
+			{
+				d_hooks[nd] = Int32GetDatum(o->hook_id);
+				d_ids[nd] = Int64GetDatum(o->id);
+				d_codes[nd] = Int32GetDatum(o->http_status);
+				d_ats[nd] = TimestampTzGetDatum(o->at);
+				nd++;
+			}
+			else
+			{
+				copy.hooks[nc] = Int32GetDatum(o->hook_id);
+				copy.ids[nc] = Int64GetDatum(o->id);
+				copy.txids[nc] = CStringGetTextDatum(o->txid);
+				copy.statuses[nc] = CharGetDatum(o->status == 'q' ? 'p' : o->status);
+				copy.attempts[nc] = Int32GetDatum(o->status == 'q' ? 0 : o->attempts);
+				copy.codes[nc] = Int32GetDatum(o->http_status);
+				copy.errors[nc] = o->error ? CStringGetTextDatum(o->error) : (Datum) 0;
+				copy.errors_null[nc] = o->error == NULL;
+				copy.bodies[nc] = o->body ? CStringGetTextDatum(o->body) : (Datum) 0;
+				copy.bodies_null[nc] = o->body == NULL;
+				copy.nexts[nc] = TimestampTzGetDatum(o->status == 'r' ? o->next_at : o->at);
+				copy.ats[nc] = TimestampTzGetDatum(o->at);
+				nc++;
+			}
+			/* settled: the cursor may move past it (written below) */
+			track_settle(slot, o->event_id);
+			for (int i = 0; i < nm; i++)
+				seen = seen || moved[i] == slot;
+			if (!seen)
+				moved[nm++] = slot;
+			if (o->status == 'q')
+				continue;		/* not sent: no news of the webhook */
+		}
+		else
+		{
 		ids[k] = Int64GetDatum(o->id);
 		statuses[k] = CharGetDatum(o->status);
 		codes[k] = Int32GetDatum(o->http_status);
@@ -1740,6 +2114,7 @@ record(void)
 
 		if (o->status == 'p')
 			continue;			/* handed back unsent: no news of the webhook */
+		}
 
 		for (int i = 0; i < nhealth; i++)
 			if (health[i].hook_id == o->hook_id)
@@ -1774,15 +2149,31 @@ record(void)
 	{
 		Datum		args[7];
 
-		args[0] = make_array(ids, NULL, k, INT8OID);
-		args[1] = make_array(statuses, NULL, k, CHAROID);
-		args[2] = make_array(codes, codes_null, k, INT4OID);
-		args[3] = make_array(errors, errors_null, k, TEXTOID);
-		args[4] = make_array(bodies, bodies_null, k, TEXTOID);
-		args[5] = make_array(nexts, nexts_null, k, TIMESTAMPTZOID);
-		args[6] = make_array(dones, dones_null, k, TIMESTAMPTZOID);
+		args[0] = webhook_make_array(ids, NULL, k, INT8OID);
+		args[1] = webhook_make_array(statuses, NULL, k, CHAROID);
+		args[2] = webhook_make_array(codes, codes_null, k, INT4OID);
+		args[3] = webhook_make_array(errors, errors_null, k, TEXTOID);
+		args[4] = webhook_make_array(bodies, bodies_null, k, TEXTOID);
+		args[5] = webhook_make_array(nexts, nexts_null, k, TIMESTAMPTZOID);
+		args[6] = webhook_make_array(dones, dones_null, k, TIMESTAMPTZOID);
 		if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not record delivery outcomes");
+	}
+
+	/* the log's: one progress row per webhook, rows for the others, the cursors */
+	webhook_cursor_delivered(nd, d_hooks, d_ids, d_codes, d_ats);
+	webhook_cursor_copy(nc, &copy);
+	{
+		int			np = 0;
+
+		for (int i = 0; i < nm; i++)
+			if (moved[i]->prefix > moved[i]->pos_saved)
+			{
+				m_hooks[np] = Int32GetDatum(moved[i]->hook_id);
+				m_pos[np] = Int64GetDatum(moved[i]->prefix);
+				np++;
+			}
+		webhook_cursor_move(np, m_hooks, m_pos);
 	}
 
 	for (int i = 0; i < nhealth; i++)
@@ -1823,6 +2214,8 @@ record(void)
 	}
 
 	end_work();
+	for (int i = 0; i < nm; i++)
+		moved[i]->pos_saved = Max(moved[i]->pos_saved, moved[i]->prefix);
 	list_free(outcomes);
 	outcomes = NIL;
 	fifo_outcome = false;
@@ -1848,6 +2241,9 @@ purge(void)
 		if (SPI_execute_plan(purge_plan, args, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not purge delivery history");
 		more = SPI_processed >= PURGE_BATCH;
+		if (SPI_execute_plan(purge_progress_plan, args, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not purge delivery history");
+		more = more || SPI_processed >= PURGE_BATCH;
 		if (SPI_execute_plan(orphans_plan, &args[1], NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not remove the events of removed webhooks");
 		more = more || SPI_processed >= PURGE_BATCH;
@@ -1901,8 +2297,17 @@ guarded_rotate(TimestampTz now)
 	PG_TRY();
 	{
 		Oid			ext = begin_work("rotating");
+		HASH_SEQ_STATUS seq;
+		HookSlot   *slot;
+		int32	   *busy = palloc(sizeof(int32) * (hash_get_num_entries(slots) + 1));
+		int			nbusy = 0;
 
-		log_dirty = OidIsValid(ext) && webhook_rotate_log();
+		/* the webhooks whose events the worker holds cannot be moved out of the log */
+		hash_seq_init(&seq, slots);
+		while ((slot = hash_seq_search(&seq)) != NULL)
+			if (slot->log_held > 0 || slot->tcount > 0)
+				busy[nbusy++] = slot->hook_id;
+		log_dirty = OidIsValid(ext) && webhook_rotate_log(busy, nbusy);
 		end_work();
 	}
 	PG_CATCH();

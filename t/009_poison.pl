@@ -132,12 +132,13 @@ sub markers
 	# an unknown operation, and a timestamp with no text form
 	my ($forged, $null) = split /\|/, $node->safe_psql('postgres', q{
 		BEGIN;
-		INSERT INTO webhook.queue (event_id, hook_id, op, schema_name, table_name, created_at, new_row)
-		SELECT pg_catalog.nextval('webhook.queue_id_seq'), h.id, v.op, 'public', v.tbl, v.at,
+		INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name, created_at, new_row)
+		SELECT webhook._delivery_id(e.n, 0), e.n, h.id, v.op, 'public', v.tbl, v.at,
 		       '{"marker":"forged"}'
 		  FROM (VALUES ('plain', 'X'::"char", 'a', now()),
 		               ('ordered', 'I'::"char", 'c', 'infinity'::timestamptz)) v(hook, op, tbl, at)
-		  JOIN webhook.hook h ON h.name = v.hook;
+		  JOIN webhook.hook h ON h.name = v.hook
+		 CROSS JOIN LATERAL (SELECT pg_catalog.nextval('webhook.event_id_seq') + 0 * h.id AS n) e;
 		SELECT string_agg(q.id::text, ',' ORDER BY q.id) || '|' || bool_and(webhook._body(q, h.name) IS NULL)
 		  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
 		 WHERE q.status = 'p';  -- only the forged rows so far

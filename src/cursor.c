@@ -1,0 +1,437 @@
+/*-------------------------------------------------------------------------
+ *
+ * cursor.c
+ *	  Each webhook's cursor over the event log: what the worker reads
+ *	  next, and what it writes when a batch of outcomes is in.
+ *
+ * A cursor (webhook.cursor) is two snapshots and a position.  The batch
+ * being delivered is the chunks whose transactions are visible in upto and
+ * not in done: the transactions that committed between the two moments.
+ * Everything visible in done is settled, and so is every event of the
+ * batch with an id up to pos.  "Settled" means delivered, or handed to
+ * webhook.queue, which holds the deliveries that need a row of their own
+ * (a retry, a failure, one queued behind an earlier one of its row).
+ *
+ * The worker loads a webhook's next events of the batch in id order
+ * (webhook_cursor_load), sends them, and records per batch of outcomes
+ * (webhook_cursor_record): the delivered ones as one webhook.progress row
+ * per webhook, the others as rows of webhook.queue, and the cursor's new
+ * position, all in one transaction.  So a successful delivery writes
+ * nothing of its own.  Once every event of the batch is settled, the next
+ * batch starts (webhook_cursor_next_batch): done becomes upto, and upto the
+ * snapshot of that moment.  A transaction that took its ids early and
+ * committed late comes in the batch that sees its commit, so deliveries
+ * start in commit order, batch after batch, and none is skipped.
+ *
+ * After a crash the worker starts again from pos: what it had sent past pos
+ * is sent again (at least once), except what already has its row in
+ * webhook.queue (each load skips those).
+ *
+ * A webhook that is not being delivered (paused, disabled) would hold the
+ * log's tables from rotation for as long as it stays so: webhook_cursor_spill
+ * moves its unsettled events into webhook.queue and its cursor to now.  The
+ * worker also spills a webhook after a claim failed, so that the careful
+ * claim of the queue (worker.c) finds the event that made it fail.
+ *
+ * All run in a worker transaction with SPI connected.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "webhook.h"
+#include "cursor.h"
+#include "eventlog.h"
+
+#define LOG_UNION \
+	"(SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1" \
+	" UNION ALL SELECT * FROM webhook.log_2)"
+
+/* a chunk's changes, with the event id and the bit of webhook $1 */
+#define CHUNK_EVENTS \
+	"   CROSS JOIN LATERAL (SELECT pg_catalog.array_position(l.hooks, $1)" \
+	"                              OPERATOR(pg_catalog.-) 1 AS bit) b" \
+	"   CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY" \
+	"         AS c(op, at, mask, truncated, old_row, new_row, changed, partition, lane, n)"
+#define EVENT_ID "(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1)"
+#define BIT_SET \
+	"(c.mask OPERATOR(pg_catalog.&) (1 OPERATOR(pg_catalog.<<) b.bit)) OPERATOR(pg_catalog.<>) 0"
+
+static SPIPlanPtr ensure_plan;
+static SPIPlanPtr next_batch_plan;
+static SPIPlanPtr snapshot_plan;
+static SPIPlanPtr gate_plan;
+static SPIPlanPtr load_plan;
+static SPIPlanPtr spill_plan;
+static SPIPlanPtr progress_plan;
+static SPIPlanPtr copy_plan;
+static SPIPlanPtr pos_plan;
+
+static SPIPlanPtr
+keep(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
+}
+
+static void
+prepare_plans(void)
+{
+	Oid			hook[1] = {INT4OID};
+
+	if (ensure_plan != NULL)
+		return;
+
+	/* a webhook restored by pg_restore has no cursor yet: none of the log names it */
+	ensure_plan = keep(
+		"INSERT INTO webhook.cursor (hook_id, done, upto)"
+		" SELECT h.id, '3:3:', '3:3:' FROM webhook.hook h"
+		"  WHERE NOT EXISTS (SELECT FROM webhook.cursor c WHERE c.hook_id OPERATOR(pg_catalog.=) h.id)"
+		" ON CONFLICT DO NOTHING", 0, NULL);
+
+	/*
+	 * The next batch ends at $2, the snapshot of the claim's start, if some
+	 * chunk for the webhook committed since upto: the claim saw the
+	 * webhook's state as of then (a pause that commits later holds what
+	 * commits after it).
+	 */
+	{
+		Oid			types[2] = {INT4OID, TEXTOID};
+
+		next_batch_plan = keep(
+			"UPDATE webhook.cursor cu"
+			"   SET done = cu.upto, upto = $2::pg_catalog.pg_snapshot, pos = 0"
+			" WHERE cu.hook_id OPERATOR(pg_catalog.=) $1"
+			"   AND EXISTS (SELECT FROM " LOG_UNION " l"
+			"                WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.upto)"
+			"                  AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
+			"                  AND pg_catalog.pg_visible_in_snapshot(l.txid, $2::pg_catalog.pg_snapshot)"
+			"                  AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks))",
+			2, types);
+	}
+	snapshot_plan = keep("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text", 0, NULL);
+
+	/* how many of the webhook's deliveries wait in webhook.queue (up to a bound) */
+	gate_plan = keep(
+		"SELECT pg_catalog.count(*)::pg_catalog.int4 FROM ("
+		"  SELECT FROM webhook.queue q"
+		"   WHERE q.status IN ('p', 'r') AND q.hook_id OPERATOR(pg_catalog.=) $1"
+		"   LIMIT " CppAsString2(WEBHOOK_QUEUE_GATE) " OPERATOR(pg_catalog.+) 1) x",
+		1, hook);
+
+	{
+		Oid			types[3] = {INT4OID, INT8OID, INT4OID};
+
+		/*
+		 * The next $3 events of webhook $1's batch after event $2 (or after
+		 * pos), that have no row in webhook.queue, shaped as worker.c's
+		 * claim returns them, plus the chunk's txid, the event id and
+		 * whether an earlier delivery of its row waits in webhook.queue.
+		 */
+		load_plan = keep(
+			"WITH hooks AS MATERIALIZED ("
+			"  SELECT " WEBHOOK_CLAIM_HOOK_COLUMNS " FROM webhook.hook h"
+			"   WHERE h.id OPERATOR(pg_catalog.=) $1"
+			"), cu AS MATERIALIZED ("
+			"  SELECT c.done, c.upto, GREATEST(c.pos, $2) AS after FROM webhook.cursor c"
+			"   WHERE c.hook_id OPERATOR(pg_catalog.=) $1"
+			"), held AS MATERIALIZED ("
+			"  SELECT q.lane, q.op, q.schema_name, q.table_name FROM webhook.queue q"
+			"   WHERE q.status IN ('p', 'r') AND q.hook_id OPERATOR(pg_catalog.=) $1"
+			"), ev AS ("
+			"  SELECT l.txid, " EVENT_ID " AS event_id, b.bit, l.schema_name, l.table_name,"
+			"         c.op, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition, c.lane"
+			"    FROM cu, " LOG_UNION " l"
+			CHUNK_EVENTS
+			"   WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.done)"
+			"     AND l.txid OPERATOR(pg_catalog.<) pg_catalog.pg_snapshot_xmax(cu.upto)"
+			"     AND pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
+			"     AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)"
+			"     AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks)"
+			"     AND l.first_id OPERATOR(pg_catalog.+) " CppAsString2(WEBHOOK_CHUNK_MAX)
+			"         OPERATOR(pg_catalog.>) cu.after"
+			"     AND " EVENT_ID " OPERATOR(pg_catalog.>) cu.after"
+			"     AND " BIT_SET
+			"     AND NOT EXISTS (SELECT FROM webhook.queue q"
+			"          WHERE q.id OPERATOR(pg_catalog.=) webhook._delivery_id(" EVENT_ID ", b.bit))"
+			"   ORDER BY 2 LIMIT $3"
+			")"
+			" SELECT webhook._delivery_id(ev.event_id, ev.bit), $1, 1, hooks.max_attempts,"
+			"   hooks.url, hooks.secret, hooks.header_lines, hooks.timeout_ms,"
+			"   hooks.msg_prefix OPERATOR(pg_catalog.||) ev.event_id,"
+			"   CASE WHEN hooks.format OPERATOR(pg_catalog.=) 'xml'"
+			"        THEN webhook._body_xml(e.q, hooks.name) ELSE webhook._body(e.q, hooks.name) END,"
+			"   hooks.fifo, hooks.batch_size, hooks.format, ev.lane,"
+			"   pg_catalog.hashtextextended(ev.schema_name OPERATOR(pg_catalog.||) '.'"
+			"                               OPERATOR(pg_catalog.||) ev.table_name, 0),"
+			"   ev.op OPERATOR(pg_catalog.=) 'T',"
+			"   ev.txid::pg_catalog.text, ev.event_id,"
+			"   EXISTS (SELECT FROM held"
+			"            WHERE held.lane OPERATOR(pg_catalog.=) ev.lane"
+			"               OR ((held.op OPERATOR(pg_catalog.=) 'T' OR ev.op OPERATOR(pg_catalog.=) 'T')"
+			"                   AND held.schema_name OPERATOR(pg_catalog.=) ev.schema_name"
+			"                   AND held.table_name OPERATOR(pg_catalog.=) ev.table_name))"
+			"   FROM ev CROSS JOIN hooks"
+			"  CROSS JOIN LATERAL (SELECT ROW(webhook._delivery_id(ev.event_id, ev.bit), ev.event_id, $1,"
+			"          ev.op, ev.schema_name, ev.table_name, ev.at, ev.old_row, ev.new_row, ev.changed,"
+			"          ev.truncated, ev.partition, 'p'::\"char\", 0, '-infinity'::pg_catalog.timestamptz,"
+			"          NULL::pg_catalog.timestamptz, NULL::pg_catalog.int4, NULL::pg_catalog.text,"
+			"          NULL::pg_catalog.text, NULL::pg_catalog.timestamptz, ev.lane)::webhook.queue AS q) e"
+			"  ORDER BY ev.event_id",
+			3, types);
+	}
+
+	spill_plan = keep(
+		"WITH cu AS MATERIALIZED ("
+		"  SELECT c.done, c.upto, c.pos FROM webhook.cursor c WHERE c.hook_id OPERATOR(pg_catalog.=) $1"
+		"), ins AS ("
+		"  INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name, created_at,"
+		"                             old_row, new_row, changed, truncated, truncated_partition, lane)"
+		"  SELECT webhook._delivery_id(" EVENT_ID ", b.bit), " EVENT_ID ", $1, c.op,"
+		"         l.schema_name, l.table_name, c.at, c.old_row, c.new_row, c.changed, c.truncated,"
+		"         c.partition, c.lane"
+		"    FROM cu, " LOG_UNION " l"
+		CHUNK_EVENTS
+		"   WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.done)"
+		"     AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)"
+		"     AND NOT (pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
+		"              AND " EVENT_ID " OPERATOR(pg_catalog.<=) cu.pos)"
+		"     AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks)"
+		"     AND " BIT_SET
+		"   ORDER BY 2"
+		"  ON CONFLICT (id) DO NOTHING"
+		"  RETURNING 1"
+		")"
+		" UPDATE webhook.cursor"
+		"    SET done = pg_catalog.pg_current_snapshot(), upto = pg_catalog.pg_current_snapshot(), pos = 0"
+		"  WHERE hook_id OPERATOR(pg_catalog.=) $1"
+		" RETURNING (SELECT pg_catalog.count(*) FROM ins)",
+		1, hook);
+
+	{
+		Oid			types[4] = {INT4ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+
+		progress_plan = keep(
+			"INSERT INTO webhook.progress (hook_id, ids, n, status, at)"
+			" SELECT r.hook_id, pg_catalog.range_agg(pg_catalog.int8range(r.id, r.id, '[]')),"
+			"        pg_catalog.count(*), r.code, pg_catalog.max(r.at)"
+			"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+			"                   pg_catalog.unnest($4)) AS r(hook_id, id, code, at)"
+			"  GROUP BY r.hook_id, r.code",
+			4, types);
+	}
+	{
+		Oid			types[10] = {INT4ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, CHARARRAYOID,
+			INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID};
+
+		/*
+		 * Deliveries from the log that need a row of their own: found by
+		 * their chunk's txid (the log's index) and first event id.
+		 */
+		copy_plan = keep(
+			"WITH r AS MATERIALIZED ("
+			"  SELECT r.*, e.event_id, l.schema_name, l.table_name, (l.changes)[e.event_id OPERATOR(pg_catalog.-)"
+			"         l.first_id OPERATOR(pg_catalog.+) 1] AS c"
+			"    FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+			"                    pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+			"                    pg_catalog.unnest($7), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+			"                    pg_catalog.unnest($10))"
+			"         AS r(hook_id, id, txid, status, attempts, code, error, body, next_at, at)"
+			"   CROSS JOIN LATERAL (SELECT r.id OPERATOR(pg_catalog./) 32 AS event_id) e"
+			"   JOIN " LOG_UNION " l ON l.txid OPERATOR(pg_catalog.=) r.txid::pg_catalog.xid8"
+			"    AND l.first_id OPERATOR(pg_catalog.=) (e.event_id OPERATOR(pg_catalog.-)"
+			"        ((e.event_id OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog.%) "
+			CppAsString2(WEBHOOK_CHUNK_MAX) "))"
+			"), ins AS ("
+			"  INSERT INTO webhook.queue (id, event_id, hook_id, op, schema_name, table_name, created_at,"
+			"                             old_row, new_row, changed, truncated, truncated_partition, lane,"
+			"                             status, attempts, next_attempt_at, last_attempt_at,"
+			"                             last_status, last_error, response_body)"
+			"  SELECT r.id, r.event_id, r.hook_id, (r.c).op, r.schema_name, r.table_name, (r.c).at,"
+			"         (r.c).old_row, (r.c).new_row, (r.c).changed, (r.c).truncated, (r.c).partition,"
+			"         (r.c).lane, r.status, r.attempts,"
+			"         CASE r.status WHEN 'r' THEN r.next_at WHEN 'p' THEN '-infinity' ELSE r.at END,"
+			"         CASE WHEN r.status OPERATOR(pg_catalog.<>) 'p' THEN r.at END,"
+			"         NULLIF(r.code, 0), r.error, r.body"
+			"    FROM r"
+			"   ORDER BY r.id"
+			"  ON CONFLICT (id) DO NOTHING"
+			")"
+			" SELECT pg_catalog.count(*)::pg_catalog.int4 FROM r",
+			10, types);
+	}
+	{
+		Oid			types[2] = {INT4ARRAYOID, INT8ARRAYOID};
+
+		pos_plan = keep(
+			"UPDATE webhook.cursor c SET pos = r.pos"
+			"  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS r(hook_id, pos)"
+			" WHERE c.hook_id OPERATOR(pg_catalog.=) r.hook_id AND c.pos OPERATOR(pg_catalog.<) r.pos",
+			2, types);
+	}
+}
+
+/* Give every webhook a cursor (one restored by pg_restore has none). */
+void
+webhook_cursor_ensure(void)
+{
+	prepare_plans();
+	if (SPI_execute_plan(ensure_plan, NULL, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not create webhook cursors");
+}
+
+/*
+ * Start webhook hook_id's next batch, if anything for it committed since
+ * its current one began; the caller knows every event of the current batch
+ * is settled.  Returns whether a new batch began.
+ */
+bool
+webhook_cursor_next_batch(int32 hook_id, Datum snapshot)
+{
+	Datum		args[2];
+
+	prepare_plans();
+	args[0] = Int32GetDatum(hook_id);
+	args[1] = snapshot;
+	if (SPI_execute_plan(next_batch_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not move the cursor of webhook %d", hook_id);
+	return SPI_processed > 0;
+}
+
+/* The transaction's snapshot, as text, for webhook_cursor_next_batch (in the caller's context). */
+Datum
+webhook_cursor_snapshot(void)
+{
+	bool		isnull;
+
+	prepare_plans();
+	if (SPI_execute_plan(snapshot_plan, NULL, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the current snapshot");
+	return SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+							 false, -1);
+}
+
+/* How many of webhook hook_id's deliveries wait in webhook.queue, up to WEBHOOK_QUEUE_GATE + 1. */
+int
+webhook_cursor_queued(int32 hook_id)
+{
+	Datum		arg = Int32GetDatum(hook_id);
+	bool		isnull;
+
+	prepare_plans();
+	if (SPI_execute_plan(gate_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the queued deliveries of webhook %d", hook_id);
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Load the next events of webhook hook_id's batch after event id after
+ * (or after its cursor's pos, if that is further), at most limit; the rows
+ * are in SPI_tuptable, in id order (see load_plan for their columns).
+ */
+uint64
+webhook_cursor_load(int32 hook_id, int64 after, int limit)
+{
+	Datum		args[3];
+
+	prepare_plans();
+	args[0] = Int32GetDatum(hook_id);
+	args[1] = Int64GetDatum(after);
+	args[2] = Int32GetDatum(limit);
+	if (SPI_execute_plan(load_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the event log for webhook %d", hook_id);
+	return SPI_processed;
+}
+
+/*
+ * Move every unsettled event of webhook hook_id into webhook.queue, and its
+ * cursor to now; the caller holds none of its events.  Returns how many
+ * deliveries were queued.
+ */
+uint64
+webhook_cursor_spill(int32 hook_id)
+{
+	Datum		arg = Int32GetDatum(hook_id);
+	bool		isnull;
+
+	prepare_plans();
+	if (SPI_execute_plan(spill_plan, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not move the events of webhook %d into the queue", hook_id);
+	if (SPI_processed != 1)
+		return 0;
+	return (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												1, &isnull));
+}
+
+/* Record n deliveries from the log as delivered (arrays of Datums). */
+void
+webhook_cursor_delivered(int n, Datum *hooks, Datum *ids, Datum *codes, Datum *ats)
+{
+	Datum		args[4];
+
+	if (n == 0)
+		return;
+	prepare_plans();
+	args[0] = webhook_make_array(hooks, NULL, n, INT4OID);
+	args[1] = webhook_make_array(ids, NULL, n, INT8OID);
+	args[2] = webhook_make_array(codes, NULL, n, INT4OID);
+	args[3] = webhook_make_array(ats, NULL, n, TIMESTAMPTZOID);
+	if (SPI_execute_plan(progress_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record deliveries");
+}
+
+/*
+ * Give n deliveries from the log rows of their own in webhook.queue (see
+ * WebhookCopy).  An event that is not found in the log is an error: the
+ * record transaction fails, and the outcomes are recorded again.
+ */
+void
+webhook_cursor_copy(int n, WebhookCopy *c)
+{
+	Datum		args[10];
+	bool		isnull;
+	int			found;
+
+	if (n == 0)
+		return;
+	prepare_plans();
+	args[0] = webhook_make_array(c->hooks, NULL, n, INT4OID);
+	args[1] = webhook_make_array(c->ids, NULL, n, INT8OID);
+	args[2] = webhook_make_array(c->txids, NULL, n, TEXTOID);
+	args[3] = webhook_make_array(c->statuses, NULL, n, CHAROID);
+	args[4] = webhook_make_array(c->attempts, NULL, n, INT4OID);
+	args[5] = webhook_make_array(c->codes, NULL, n, INT4OID);
+	args[6] = webhook_make_array(c->errors, c->errors_null, n, TEXTOID);
+	args[7] = webhook_make_array(c->bodies, c->bodies_null, n, TEXTOID);
+	args[8] = webhook_make_array(c->nexts, NULL, n, TIMESTAMPTZOID);
+	args[9] = webhook_make_array(c->ats, NULL, n, TIMESTAMPTZOID);
+	if (SPI_execute_plan(copy_plan, args, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not queue deliveries from the event log");
+	found = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (found != n)
+		elog(ERROR, "%d of %d deliveries to queue were not found in the event log", n - found, n);
+}
+
+/* Move the cursors of n webhooks to new positions (arrays of Datums). */
+void
+webhook_cursor_move(int n, Datum *hooks, Datum *positions)
+{
+	Datum		args[2];
+
+	if (n == 0)
+		return;
+	prepare_plans();
+	args[0] = webhook_make_array(hooks, NULL, n, INT4OID);
+	args[1] = webhook_make_array(positions, NULL, n, INT8OID);
+	if (SPI_execute_plan(pos_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not move webhook cursors");
+}
