@@ -124,6 +124,7 @@ typedef struct Delivery
 	bool		blocked;		/* from the log, behind a delivery of its row in the queue */
 	int64		event_id;
 	char	   *txid;			/* from the log: its chunk's transaction, as text */
+	uint32		generation;		/* of the extension it was claimed under */
 	int			nkeys;			/* live secrets, the current one first */
 	uint8		keys[WEBHOOK_MAX_SECRETS][WEBHOOK_MAX_KEY];
 	int			keylens[WEBHOOK_MAX_SECRETS];
@@ -217,6 +218,8 @@ static TimestampTz first_outcome_at = 0;	/* when the oldest unrecorded outcome c
 static bool fifo_outcome = false;	/* is one of them a fifo webhook's? */
 static bool log_dirty = false;	/* may a log table be due for rotation? */
 static bool sending_changed = false;	/* what is in flight, since it was last shown */
+static Oid	cursors_of = InvalidOid;	/* the extension the cursors' state is of */
+static uint32 generation = 0;	/* bumped when that changes */
 static int *schedule_ms = NULL;
 static int	schedule_len = 0;
 
@@ -993,10 +996,14 @@ track_rewind(HookSlot *slot)
 static void
 forget(HookSlot *slot, Delivery *d)
 {
-	slot->held--;
 	total_held--;
-	if (d->from_log)
-		slot->log_held--;
+	/* one claimed before the extension was created again is no longer counted */
+	if (d->generation == generation)
+	{
+		slot->held--;
+		if (d->from_log)
+			slot->log_held--;
+	}
 	webhook_http_release(&d->req);
 	MemoryContextDelete(d->cxt);
 }
@@ -1079,7 +1086,7 @@ finish(Delivery *d)
 
 	add_outcome(d, &result);
 	free_lane(slot, d);
-	if (result.status != 'd')
+	if (result.status != 'd' && d->generation == generation)
 		release_lane(slot, d);
 	foreach(lc, d->riders)
 	{
@@ -1087,11 +1094,12 @@ finish(Delivery *d)
 
 		add_outcome(r, &result);
 		free_lane(slot, r);
-		if (result.status != 'd')
+		if (result.status != 'd' && d->generation == generation)
 			release_lane(slot, r);
 		forget(slot, r);
 	}
-	slot->sending--;
+	if (d->generation == generation)
+		slot->sending--;
 	forget(slot, d);
 }
 
@@ -1499,6 +1507,7 @@ take_row(HeapTuple tup, TupleDesc desc, Oid ext)
 		d->event_id = DatumGetInt64(SPI_getbinval(tup, desc, WEBHOOK_LOAD_EVENT_ID, &isnull));
 		d->blocked = DatumGetBool(SPI_getbinval(tup, desc, WEBHOOK_LOAD_BLOCKED, &isnull));
 	}
+	d->generation = generation;
 	slot_for(d->req.hook_id)->fresh_n++;
 
 	MemoryContextSwitchTo(deliveries_cxt);
@@ -1903,7 +1912,38 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	webhook_cursor_ensure();
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
 		slot->fresh_n = 0;
+
+		/*
+		 * The extension was dropped and created again: its webhooks are new
+		 * (their ids start again) and so are their cursors.  What is still
+		 * in flight of the old ones is no longer counted.
+		 */
+		if (ext != cursors_of)
+		{
+			while (!dlist_is_empty(&slot->waiting))
+			{
+				Delivery   *w = dlist_container(Delivery, req.node,
+												dlist_pop_head_node(&slot->waiting));
+
+				total_held--;
+				webhook_http_release(&w->req);
+				MemoryContextDelete(w->cxt);
+			}
+			slot->held = slot->sending = slot->nbusy = 0;
+			slot->thead = slot->tcount = 0;
+			slot->loaded_upto = slot->prefix = slot->pos_saved = 0;
+			slot->log_held = 0;
+			slot->exhausted = slot->rewind = false;
+			sending_changed = true;
+		}
+	}
+	if (ext != cursors_of)
+	{
+		cursors_of = ext;
+		generation++;
+	}
 
 	/* a webhook whose owner lost the right to read what it watches stops */
 	flagged = webhook_take_check_owners();
