@@ -1446,7 +1446,7 @@ SELECT q.id,
  WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
 
 COMMENT ON VIEW webhook.deliveries IS 'One row per (event, webhook) you own: what was sent, and how it went';
-COMMENT ON COLUMN webhook.deliveries.id IS 'Delivery id, for webhook.redeliver (NULL for a change the worker has not taken from the event log yet)';
+COMMENT ON COLUMN webhook.deliveries.id IS 'Delivery id, for webhook.redeliver: the event id times 32, plus the webhook''s place among those of the event''s chunk';
 COMMENT ON COLUMN webhook.deliveries.webhook IS 'Webhook name';
 COMMENT ON COLUMN webhook.deliveries.event_id IS 'Event id, also data.event_id in the payload';
 COMMENT ON COLUMN webhook.deliveries.event_type IS 'row.inserted, row.updated, row.deleted, table.truncated or webhook.ping';

@@ -51,7 +51,7 @@ for r in $(seq "$RUNS"); do
 	set -- $variants
 	for _ in $(seq $((round % 5))); do set -- "${@:2}" "$1"; done
 	for v in "$@"; do
-		pg -d postgres -q -c "TRUNCATE t_$v; TRUNCATE webhook.queue; CHECKPOINT" >/dev/null
+		pg -d postgres -q -c "TRUNCATE t_$v; TRUNCATE webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2; CHECKPOINT" >/dev/null
 		t=$(pg -d postgres -At -c '\timing on' -c "INSERT INTO t_$v (a, b)
 		        SELECT g, CASE WHEN g % 2 = 0 THEN 'even' ELSE 'odd' END FROM generate_series(1, $ROWS) g" |
 			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
@@ -59,7 +59,7 @@ for r in $(seq "$RUNS"); do
 		ms[$v]+=" $t"
 	done
 done
-queued=$(pg -d postgres -At -c "SELECT string_agg(h.name || '=' || (SELECT count(*) FROM webhook.queue q WHERE q.hook_id = h.id), ' ' ORDER BY h.id) FROM webhook.hook h")
+queued=$(pg -d postgres -At -c "SELECT string_agg(h.name || '=' || (SELECT count(*) FROM webhook.queued q WHERE q.hook_id = h.id), ' ' ORDER BY h.id) FROM webhook.hook h")
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 base=$(median ${ms[none]})

@@ -2330,7 +2330,7 @@ static TimestampTz next_retry = 0;
 static TimestampTz next_purge = 0;
 static TimestampTz next_rotate = 0;
 
-/* One rotation pass of the event log (expand.c), in its own transaction. */
+/* One rotation pass of the event log (rotate.c), in its own transaction. */
 static void
 guarded_rotate(TimestampTz now)
 {

@@ -85,7 +85,8 @@ my $port = WebhookTest::free_port();
 $node->safe_psql('postgres', qq{
 	CREATE EXTENSION webhook;
 	CREATE TABLE ledger (id int PRIMARY KEY, marker text);
-	SELECT webhook.register('later', 'http://127.0.0.1:$port/ok/later', 'ledger');
+	-- enough attempts (100 ms apart) to outlast the outage
+	SELECT webhook.register('later', 'http://127.0.0.1:$port/ok/later', 'ledger', max_attempts => 1000);
 	INSERT INTO ledger SELECT g, 'c' || g FROM generate_series(1, 10) g;
 });
 ok( $node->poll_query_until('postgres',

@@ -70,7 +70,7 @@ $slow->query_safe("BEGIN");
 $slow->query_safe("INSERT INTO ledger (marker) VALUES ('low-id-late-commit')");
 $node->safe_psql('postgres', "INSERT INTO ledger (marker) VALUES ('high-id-early-commit')");
 ok( $node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM webhook.deliveries d JOIN webhook.queue q ON q.id = d.id
+		"SELECT count(*) = 1 FROM webhook.deliveries d JOIN webhook.queued q ON q.id = d.id
 		  WHERE q.new_row->>'marker' = 'high-id-early-commit' AND d.status = 'delivered'"),
 	'the later event is delivered first');
 $slow->query_safe("COMMIT");

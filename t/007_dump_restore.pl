@@ -87,7 +87,7 @@ is($inv->{xml}{doc}{new}{id}, '2', 'and the restored format is XML');
 
 $new->safe_psql('postgres', 'TRUNCATE app.parted_1');
 ok( $new->poll_query_until('postgres', q{
-		SELECT count(*) = 1 FROM webhook.queue
+		SELECT count(*) = 1 FROM webhook.queued
 		 WHERE op = 'T' AND table_name = 'parted' AND status = 'd'
 		   AND truncated_partition::text = '{"schema":"app","table":"parted_1"}'}),
 	'a TRUNCATE of a restored partition is delivered, once, naming the partition');

@@ -95,7 +95,7 @@ sub show_queue
 	diag(try_query($node, $db, q{
 		SELECT string_agg(format('%s %s/%s attempts %s: %s', q.id, h.name, q.status, q.attempts,
 		                         q.last_error), E'\n' ORDER BY q.id)
-		  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id}));
+		  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id}));
 }
 
 # Markers received on a path.
@@ -140,7 +140,7 @@ sub markers
 		  JOIN webhook.hook h ON h.name = v.hook
 		 CROSS JOIN LATERAL (SELECT pg_catalog.nextval('webhook.event_id_seq') + 0 * h.id AS n) e;
 		SELECT string_agg(q.id::text, ',' ORDER BY q.id) || '|' || bool_and(webhook._body(q, h.name) IS NULL)
-		  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
+		  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
 		 WHERE q.status = 'p';  -- only the forged rows so far
 		INSERT INTO b VALUES ('b-before');
 		COMMIT;
@@ -155,15 +155,15 @@ sub markers
 		'ordinary events are committed after them');
 
 	ok( wait_for($node, 'postgres',
-			"SELECT count(*) = 2 AND bool_and(status = 'f') FROM webhook.queue WHERE id IN ($forged)", 15),
+			"SELECT count(*) = 2 AND bool_and(status = 'f') FROM webhook.queued WHERE id IN ($forged)", 15),
 		'the forged rows end failed');
 	is( try_query($node, 'postgres',
-			"SELECT count(*) FROM webhook.queue WHERE id IN ($forged) AND coalesce(last_error, '') <> ''"),
+			"SELECT count(*) FROM webhook.queued WHERE id IN ($forged) AND coalesce(last_error, '') <> ''"),
 		'2', 'each with a reason');
 	note('reasons: ' . try_query($node, 'postgres',
-			"SELECT string_agg(coalesce(last_error, '(null)'), ' | ') FROM webhook.queue WHERE id IN ($forged)"));
+			"SELECT string_agg(coalesce(last_error, '(null)'), ' | ') FROM webhook.queued WHERE id IN ($forged)"));
 	ok( wait_for($node, 'postgres', qq{
-			SELECT count(*) = 4 AND bool_and(status = 'd') FROM webhook.queue
+			SELECT count(*) = 4 AND bool_and(status = 'd') FROM webhook.queued
 			 WHERE id NOT IN ($forged)}, 10),
 		'the events committed around them, on the same webhooks and another, are delivered');
 	is(markers('/ok/plain'), 'a-after', 'the plain webhook received its ordinary event only');
@@ -193,7 +193,7 @@ sub markers
 	my $offset = -s $node->logfile;
 	my $hook = sub {
 		my ($name, $cond) = @_;
-		return "SELECT $cond FROM webhook.queue q JOIN webhook.hook w ON w.id = q.hook_id"
+		return "SELECT $cond FROM webhook.queued q JOIN webhook.hook w ON w.id = q.hook_id"
 		  . " WHERE w.name = '$name'";
 	};
 
@@ -281,10 +281,10 @@ sub markers
 		INSERT INTO t VALUES ('m2');
 	});
 	ok( wait_for($node, 'm',
-			"SELECT count(*) = 2 AND bool_and(status = 'f') FROM webhook.queue", 15),
+			"SELECT count(*) = 2 AND bool_and(status = 'f') FROM webhook.queued", 15),
 		'its events end failed')
 	  or show_queue($node, 'm');
-	my $err = try_query($node, 'm', 'SELECT min(last_error) FROM webhook.queue');
+	my $err = try_query($node, 'm', 'SELECT min(last_error) FROM webhook.queued');
 	like($err, qr/cannot be converted to UTF-8/, 'because they cannot be converted to UTF-8');
 	note("reason: $err");
 
@@ -303,15 +303,15 @@ sub markers
 		  or die 'the reload was never seen';
 		$node->safe_psql('m', "INSERT INTO t VALUES ('m3')");
 		ok( wait_for($node, 'm',
-				"SELECT count(*) = 3 AND bool_and(status = 'f') FROM webhook.queue", 15),
+				"SELECT count(*) = 3 AND bool_and(status = 'f') FROM webhook.queued", 15),
 			"with lc_time = '$utf8_time', its events end failed too");
 		$err = try_query($node, 'm', q{
-			SELECT last_error FROM webhook.queue WHERE new_row->>'marker' = 'm3'});
+			SELECT last_error FROM webhook.queued WHERE new_row->>'marker' = 'm3'});
 		like($err, qr/conver/, 'with the conversion error');
 		note("reason: $err");
 		$node->safe_psql('m', "INSERT INTO t VALUES ('m4')");
 		ok( wait_for($node, 'm',
-				"SELECT count(*) = 4 AND bool_and(status = 'f') FROM webhook.queue", 15),
+				"SELECT count(*) = 4 AND bool_and(status = 'f') FROM webhook.queued", 15),
 			'and the next one too');
 	}
 	is(markers('/ok/mule'), '', 'nothing was sent');
