@@ -15,11 +15,17 @@ OBJS = \
 	src/guard.o \
 	src/body.o \
 	src/filter.o
-DATA = webhook--1.0.sql
+# every released script: the full ones and the upgrades (webhook--A--B.sql)
+DATA = $(wildcard webhook--*.sql)
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
 
 REGRESS = register capture lifecycle replay filters readme_examples
-REGRESS_OPTS = --inputdir=. --outputdir=.
+# make installcheck runs the suite in a temporary instance of the installed
+# PostgreSQL with regress.conf, so it needs no server of yours (as a user
+# other than root: initdb refuses root).  The Debian build runs it on the
+# cluster pg_virtualenv makes with the same settings: REGRESS_INSTANCE=.
+REGRESS_INSTANCE = --temp-instance=./tmp_check --temp-config=./regress.conf
+REGRESS_OPTS = --inputdir=. --outputdir=. $(REGRESS_INSTANCE)
 
 PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config
