@@ -84,3 +84,14 @@ bench-steady:
 	$(MAKE) all
 	$(MAKE) install
 	bench/steady.sh
+
+# The PGXN distribution: webhook-<version>.zip of the committed tree (HEAD),
+# all under webhook-<version>/, once the version and META.json check out.
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" webhook.control)
+.PHONY: dist
+dist:
+	tools/check-version.sh
+	tools/check-meta.py
+	@git diff --quiet HEAD -- || echo "dist: uncommitted changes are not in the zip, which is made from HEAD"
+	git archive --format=zip --prefix=webhook-$(EXTVERSION)/ --output=webhook-$(EXTVERSION).zip HEAD
+	@echo "dist: webhook-$(EXTVERSION).zip"
