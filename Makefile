@@ -16,11 +16,17 @@ OBJS = \
 	src/guard.o \
 	src/body.o \
 	src/filter.o
-DATA = webhook--1.0.sql
+# every released script: the full ones and the upgrades (webhook--A--B.sql)
+DATA = $(wildcard webhook--*.sql)
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
 
 REGRESS = register capture lifecycle replay filters readme_examples
-REGRESS_OPTS = --inputdir=. --outputdir=.
+# make installcheck runs the suite in a temporary instance of the installed
+# PostgreSQL with regress.conf, so it needs no server of yours (as a user
+# other than root: initdb refuses root).  The Debian build runs it on the
+# cluster pg_virtualenv makes with the same settings: REGRESS_INSTANCE=.
+REGRESS_INSTANCE = --temp-instance=./tmp_check --temp-config=./regress.conf
+REGRESS_OPTS = --inputdir=. --outputdir=. $(REGRESS_INSTANCE)
 
 PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config
@@ -79,3 +85,14 @@ bench-steady:
 	$(MAKE) all
 	$(MAKE) install
 	bench/steady.sh
+
+# The PGXN distribution: webhook-<version>.zip of the committed tree (HEAD),
+# all under webhook-<version>/, once the version and META.json check out.
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" webhook.control)
+.PHONY: dist
+dist:
+	tools/check-version.sh
+	tools/check-meta.py
+	@git diff --quiet HEAD -- || echo "dist: uncommitted changes are not in the zip, which is made from HEAD"
+	git archive --format=zip --prefix=webhook-$(EXTVERSION)/ --output=webhook-$(EXTVERSION).zip HEAD
+	@echo "dist: webhook-$(EXTVERSION).zip"
