@@ -196,17 +196,33 @@ COMMENT ON TABLE webhook.log_state IS
     'Internal: the log table writers append to, when it became current, and when each table stopped being current';
 
 /*
+ * Ticks: the snapshots that cut the log into batches, as PgQ's ticks do.
+ * The worker takes one whenever it finds chunks committed since the last
+ * (at most once per claim): a batch is what committed between two ticks,
+ * so batches are as fine as the worker's wake-ups, for a webhook delivered
+ * at once as for one paused for a day.  Ticks no cursor needs are deleted.
+ */
+CREATE TABLE webhook.tick (
+    id          bigint PRIMARY KEY,
+    snap        pg_snapshot NOT NULL,
+    at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE webhook.tick IS 'Internal: the snapshots that cut the event log into batches';
+
+/*
  * Per webhook, how far delivery has gone through the log.  The batch being
- * delivered is the chunks visible in upto and not in done; every event of
- * the chunks visible in done is settled (delivered, or given a row of its
- * own in webhook.queue), and so is every event of the batch with an id up
- * to pos.  When the batch is done, done becomes upto and upto the snapshot
- * of that moment.  Written once per batch of outcomes, never per event.
+ * delivered is the chunks visible in upto (the snapshot of tick `tick`)
+ * and not in done; every event of the chunks visible in done is settled
+ * (delivered, or given a row of its own in webhook.queue), and so is every
+ * event of the batch with an id up to pos.  When the batch is done, done
+ * becomes upto and upto the first later tick that brings events for the
+ * webhook.  Written once per batch of outcomes, never per event.
  */
 CREATE TABLE webhook.cursor (
     hook_id     integer PRIMARY KEY,
     done        pg_snapshot NOT NULL,
     upto        pg_snapshot NOT NULL,
+    tick        bigint NOT NULL DEFAULT 0,
     pos         bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE webhook.cursor IS 'Internal: per webhook, how far delivery has gone through the event log';
@@ -234,7 +250,7 @@ SELECT pg_catalog.pg_extension_config_dump('webhook.hook_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook.event_id_seq', '');
 
 REVOKE ALL ON webhook.hook, webhook.queue, webhook.log_0, webhook.log_1, webhook.log_2,
-    webhook.log_state, webhook.cursor, webhook.progress FROM PUBLIC;
+    webhook.log_state, webhook.tick, webhook.cursor, webhook.progress FROM PUBLIC;
 REVOKE ALL ON SEQUENCE webhook.hook_id_seq, webhook.event_id_seq FROM PUBLIC;
 
 /* a delivery's id: its event's id times 32, plus its webhook's bit in the chunk */

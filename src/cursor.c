@@ -64,6 +64,8 @@
 static SPIPlanPtr ensure_plan;
 static SPIPlanPtr next_batch_plan;
 static SPIPlanPtr snapshot_plan;
+static SPIPlanPtr tick_plan;
+static SPIPlanPtr prune_plan;
 static SPIPlanPtr gate_plan;
 static SPIPlanPtr load_plan;
 static SPIPlanPtr spill_plan;
@@ -98,25 +100,60 @@ prepare_plans(void)
 		" ON CONFLICT DO NOTHING", 0, NULL);
 
 	/*
-	 * The next batch ends at $2, the snapshot of the claim's start, if some
-	 * chunk for the webhook committed since upto: the claim saw the
-	 * webhook's state as of then (a pause that commits later holds what
-	 * commits after it).
+	 * A tick at $1, the snapshot of the claim's start, if chunks committed
+	 * since the last one (or there is none); and the ticks no cursor needs
+	 * any more (before the earliest cursor's, keeping the last).
 	 */
 	{
-		Oid			types[2] = {INT4OID, TEXTOID};
+		Oid			types[1] = {TEXTOID};
 
-		next_batch_plan = keep(
-			"UPDATE webhook.cursor cu"
-			"   SET done = cu.upto, upto = $2::pg_catalog.pg_snapshot, pos = 0"
-			" WHERE cu.hook_id OPERATOR(pg_catalog.=) $1"
-			"   AND EXISTS (SELECT FROM " LOG_UNION " l"
-			"                WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.upto)"
-			"                  AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
-			"                  AND pg_catalog.pg_visible_in_snapshot(l.txid, $2::pg_catalog.pg_snapshot)"
-			"                  AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks))",
-			2, types);
+		tick_plan = keep(
+			"INSERT INTO webhook.tick (id, snap)"
+			" SELECT COALESCE(last.id, 0) OPERATOR(pg_catalog.+) 1, $1::pg_catalog.pg_snapshot"
+			"   FROM (SELECT NULL) one"
+			"   LEFT JOIN LATERAL (SELECT t.id, t.snap FROM webhook.tick t ORDER BY t.id DESC LIMIT 1) last ON true"
+			"  WHERE last.id IS NULL"
+			"     OR EXISTS (SELECT FROM " LOG_UNION " l"
+			"                 WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(last.snap)"
+			"                   AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, last.snap)"
+			"                   AND pg_catalog.pg_visible_in_snapshot(l.txid, $1::pg_catalog.pg_snapshot))",
+			1, types);
 	}
+	prune_plan = keep(
+		"DELETE FROM webhook.tick t"
+		" WHERE t.id OPERATOR(pg_catalog.<) (SELECT pg_catalog.min(c.tick) FROM webhook.cursor c"
+		"                                     JOIN webhook.hook h ON h.id OPERATOR(pg_catalog.=) c.hook_id)"
+		"   AND t.id OPERATOR(pg_catalog.<) (SELECT pg_catalog.max(x.id) FROM webhook.tick x)",
+		0, NULL);
+
+	/*
+	 * The next batch: up to the first tick after the cursor's that sees a
+	 * chunk for the webhook committed since upto; or, if none does, an
+	 * empty batch up to the last tick (so that a webhook with nothing to do
+	 * keeps up).  Returns whether the new batch has events.  The caller
+	 * knows every event of the current batch is settled.
+	 */
+	next_batch_plan = keep(
+		"WITH cu AS MATERIALIZED ("
+		"  SELECT c.upto, c.tick FROM webhook.cursor c WHERE c.hook_id OPERATOR(pg_catalog.=) $1"
+		"), pending AS MATERIALIZED ("
+		"  SELECT l.txid FROM cu, " LOG_UNION " l"
+		"   WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.upto)"
+		"     AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
+		"     AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks)"
+		"), nt AS ("
+		"  SELECT t.id, t.snap,"
+		"         EXISTS (SELECT FROM pending p WHERE pg_catalog.pg_visible_in_snapshot(p.txid, t.snap)) AS full"
+		"    FROM cu, webhook.tick t"
+		"   WHERE t.id OPERATOR(pg_catalog.>) cu.tick"
+		"     AND (EXISTS (SELECT FROM pending p WHERE pg_catalog.pg_visible_in_snapshot(p.txid, t.snap))"
+		"          OR t.id OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(x.id) FROM webhook.tick x))"
+		"   ORDER BY t.id LIMIT 1"
+		")"
+		" UPDATE webhook.cursor c SET done = c.upto, upto = nt.snap, tick = nt.id, pos = 0"
+		"   FROM nt WHERE c.hook_id OPERATOR(pg_catalog.=) $1"
+		" RETURNING nt.full",
+		1, hook);
 	snapshot_plan = keep("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text", 0, NULL);
 
 	/* how many of the webhook's deliveries wait in webhook.queue (up to a bound) */
@@ -211,7 +248,8 @@ prepare_plans(void)
 		"  RETURNING 1"
 		")"
 		" UPDATE webhook.cursor"
-		"    SET done = pg_catalog.pg_current_snapshot(), upto = pg_catalog.pg_current_snapshot(), pos = 0"
+		"    SET done = pg_catalog.pg_current_snapshot(), upto = pg_catalog.pg_current_snapshot(), pos = 0,"
+		"        tick = COALESCE((SELECT pg_catalog.max(t.id) FROM webhook.tick t), 0)"
 		"  WHERE hook_id OPERATOR(pg_catalog.=) $1"
 		" RETURNING (SELECT pg_catalog.count(*) FROM ins)",
 		1, hook);
@@ -290,21 +328,33 @@ webhook_cursor_ensure(void)
 }
 
 /*
- * Start webhook hook_id's next batch, if anything for it committed since
- * its current one began; the caller knows every event of the current batch
- * is settled.  Returns whether a new batch began.
+ * Start webhook hook_id's next batch (see next_batch_plan); the caller
+ * knows every event of the current batch is settled.  Returns -1 if the
+ * cursor stays, 0 if it moved to an empty batch, 1 to one with events.
  */
-bool
-webhook_cursor_next_batch(int32 hook_id, Datum snapshot)
+int
+webhook_cursor_next_batch(int32 hook_id)
 {
-	Datum		args[2];
+	Datum		arg = Int32GetDatum(hook_id);
+	bool		isnull;
 
 	prepare_plans();
-	args[0] = Int32GetDatum(hook_id);
-	args[1] = snapshot;
-	if (SPI_execute_plan(next_batch_plan, args, NULL, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(next_batch_plan, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not move the cursor of webhook %d", hook_id);
-	return SPI_processed > 0;
+	if (SPI_processed == 0)
+		return -1;
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) ? 1 : 0;
+}
+
+/* Take a tick at snapshot (text) if anything committed since the last; prune old ones. */
+void
+webhook_cursor_tick(Datum snapshot)
+{
+	prepare_plans();
+	if (SPI_execute_plan(tick_plan, &snapshot, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not take a tick of the event log");
+	if (SPI_execute_plan(prune_plan, NULL, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not remove old ticks of the event log");
 }
 
 /* The transaction's snapshot, as text, for webhook_cursor_next_batch (in the caller's context). */

@@ -62,7 +62,8 @@ typedef struct WebhookCopy
 /* cursor.c; in a worker transaction, SPI connected */
 extern void webhook_cursor_ensure(void);
 extern Datum webhook_cursor_snapshot(void);
-extern bool webhook_cursor_next_batch(int32 hook_id, Datum snapshot);
+extern void webhook_cursor_tick(Datum snapshot);
+extern int	webhook_cursor_next_batch(int32 hook_id);
 extern int	webhook_cursor_queued(int32 hook_id);
 extern uint64 webhook_cursor_load(int32 hook_id, int64 after, int limit);
 extern uint64 webhook_cursor_spill(int32 hook_id);

@@ -14,7 +14,8 @@
  *  - it has been out of use for webhook.retention (the delivered history
  *    webhook.deliveries shows lives in the log),
  *  - every webhook's cursor (cursor.c) is past every chunk in it that names
- *    that webhook; a webhook that is not active and whose events the worker
+ *    that webhook (the chunk is in a batch it has finished, or all its
+ *    events are at or before the position in the current one); a webhook that is not active and whose events the worker
  *    does not hold (paused, disabled) is not waited for: its unsettled
  *    events are moved into webhook.queue first (webhook_cursor_spill), so
  *    it holds back only its own events, and
@@ -86,7 +87,11 @@ prepare_plans(void)
 				 "  FROM webhook.log_%d l CROSS JOIN LATERAL pg_catalog.unnest(l.hooks) AS k(hook_id)"
 				 "  JOIN webhook.hook h ON h.id OPERATOR(pg_catalog.=) k.hook_id"
 				 "  LEFT JOIN webhook.cursor c ON c.hook_id OPERATOR(pg_catalog.=) k.hook_id"
-				 " WHERE c.hook_id IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(l.txid, c.done)", i);
+				 " WHERE c.hook_id IS NULL"
+				 "    OR (NOT pg_catalog.pg_visible_in_snapshot(l.txid, c.done)"
+				 "        AND NOT (pg_catalog.pg_visible_in_snapshot(l.txid, c.upto)"
+				 "                 AND l.first_id OPERATOR(pg_catalog.+) pg_catalog.array_length(l.changes, 1)"
+				 "                     OPERATOR(pg_catalog.-) 1 OPERATOR(pg_catalog.<=) c.pos))", i);
 		blockers_plan[i] = keep(sql, 0, NULL);
 		snprintf(sql, sizeof(sql), "TRUNCATE webhook.log_%d", i);
 		truncate_plan[i] = keep(sql, 0, NULL);

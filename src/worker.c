@@ -1669,23 +1669,95 @@ release_inactive(void)
 	return active;
 }
 
+static bool poisoned_hook = false;	/* a webhook's events could not be read */
+
+/*
+ * Load the next events of slot's webhook (webhook_cursor_load) in a
+ * subtransaction: if that fails (its stored headers are not an object, say,
+ * or an event cannot be serialised), its events move into the queue
+ * (webhook_cursor_spill), where the next, careful claim takes them one by
+ * one and fails those that cannot be sent, so that the webhook's other
+ * events and the other webhooks go on.  Returns false, with nothing loaded,
+ * if the load failed; else *n and SPI_tuptable hold the rows.
+ */
+static bool
+load_guarded(HookSlot *slot, int64 after, int room, uint64 *n)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*n = webhook_cursor_load(slot->hook_id, after, room);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ok = false;
+
+		/* not the events' fault (deadlock, resources, ...): the claim fails */
+		switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
+		{
+			case ERRCODE_TRANSACTION_ROLLBACK:
+			case ERRCODE_INSUFFICIENT_RESOURCES:
+			case ERRCODE_OPERATOR_INTERVENTION:
+			case ERRCODE_SYSTEM_ERROR:
+				ReThrowError(edata);
+				break;
+			default:
+				break;
+		}
+		if (slot->log_held == 0 && slot->tcount == 0)
+		{
+			uint64		moved = webhook_cursor_spill(slot->hook_id);
+
+			slot->switched_now = slot->loaded_now = slot->exhausted_now = true;
+			if (moved > 0)
+			{
+				ereport(WARNING,
+						(errmsg("webhook %d: its events cannot be read from the event log: %s",
+								slot->hook_id, edata->message),
+						 errdetail(UINT64_FORMAT " of them move into webhook.queue, where those that cannot be sent fail one by one.",
+								   moved)));
+				poisoned_hook = true;
+			}
+		}
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 /*
  * The log's part of a claim: each active webhook's next events from its
  * cursor (cursor.c), as many as its window has room for, at most limit in
  * all.  When the webhook's batch is done, its next one begins.  A webhook
  * with many deliveries waiting in webhook.queue reads no further (they go
  * first, and its endpoint is probably failing); a fifo webhook reads only
- * when it holds nothing and the queue has nothing of its.  In a careful
- * claim, each webhook whose events the worker does not hold has them moved
- * into the queue instead, where the careful claim looks at them one by one.
- * Returns how many deliveries were taken.
+ * when it holds nothing and the queue has nothing of its.  Each webhook's
+ * load is guarded (load_guarded), so this part of a claim does not fail
+ * for one webhook's sake.  Returns how many deliveries were taken.
  */
 static uint64
 claim_from_log(List *active, int limit, Oid ext)
 {
 	uint64		got = 0;
 	ListCell   *lc;
-	Datum		snapshot = webhook_cursor_snapshot();
+	/* cut the log at the claim's snapshot: the webhooks' batches end at ticks */
+	webhook_cursor_tick(webhook_cursor_snapshot());
 
 	foreach(lc, active)
 	{
@@ -1696,15 +1768,6 @@ claim_from_log(List *active, int limit, Oid ext)
 		int64		after;
 		uint64		n;
 
-		if (careful)
-		{
-			if (slot->log_held == 0 && slot->tcount == 0)
-			{
-				webhook_cursor_spill(a->id);
-				slot->switched_now = slot->loaded_now = slot->exhausted_now = true;
-			}
-			continue;
-		}
 		if (slot->rewind)
 		{
 			if (slot->log_held > 0)
@@ -1722,25 +1785,36 @@ claim_from_log(List *active, int limit, Oid ext)
 		after = slot->loaded_upto;
 		if (slot->exhausted)
 		{
+			int			next;
+
 			if (slot->tcount > 0 || slot->log_held > 0)
 				continue;		/* the batch is not done yet */
-			if (!webhook_cursor_next_batch(a->id, snapshot))
+			next = webhook_cursor_next_batch(a->id);
+			if (next < 0)
 				continue;
 			slot->switched_now = true;
+			slot->loaded_now = slot->exhausted_now = true;
+			if (next == 0)
+				continue;		/* an empty batch: nothing to load */
 			after = 0;
 		}
-		n = webhook_cursor_load(a->id, after, room);
+		if (!load_guarded(slot, after, room, &n))
+			continue;
 		if (n == 0 && !slot->switched_now && slot->tcount == 0 && slot->log_held == 0)
 		{
 			/* nothing left of this batch, and all of it settled: the next one */
+			int			next;
+
 			SPI_freetuptable(SPI_tuptable);
-			if (!webhook_cursor_next_batch(a->id, snapshot))
-			{
-				slot->loaded_now = slot->exhausted_now = true;
+			next = webhook_cursor_next_batch(a->id);
+			slot->loaded_now = slot->exhausted_now = true;
+			if (next < 0)
 				continue;
-			}
 			slot->switched_now = true;
-			n = webhook_cursor_load(a->id, 0, room);
+			if (next == 0)
+				continue;
+			if (!load_guarded(slot, 0, room, &n))
+				continue;
 		}
 		for (uint64 i = 0; i < n; i++)
 			take_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, ext);
@@ -1984,9 +2058,12 @@ claim(bool *recovered, TimestampTz *next_retry, bool *present)
 	args[3] = Int32GetDatum(Max(limit, 0));
 	if (careful)
 	{
-		claim_from_log(active, 0, ext);
 		args[3] = Int32GetDatum(Min(Max(limit, 0), CAREFUL_CLAIM_MAX));
 		got = claim_carefully(args, ext);
+		from_log = claim_from_log(active, Max(limit, 0) - (int) got, ext);
+		if (from_log > 0)
+			log_dirty = true;
+		got += from_log;
 	}
 	else
 	{
@@ -2393,6 +2470,13 @@ guarded_claim(void)
 			work_due = true;
 		else
 			careful = false;
+		/* a webhook's events moved into the queue: claim them carefully, now */
+		if (poisoned_hook)
+		{
+			careful = true;
+			work_due = true;
+			poisoned_hook = false;
+		}
 		next_retry = retry;
 		present = here;
 		looked = true;

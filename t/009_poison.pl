@@ -140,7 +140,7 @@ sub markers
 		  JOIN webhook.hook h ON h.name = v.hook
 		 CROSS JOIN LATERAL (SELECT pg_catalog.nextval('webhook.event_id_seq') + 0 * h.id AS n) e;
 		SELECT string_agg(q.id::text, ',' ORDER BY q.id) || '|' || bool_and(webhook._body(q, h.name) IS NULL)
-		  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
+		  FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
 		 WHERE q.status = 'p';  -- only the forged rows so far
 		INSERT INTO b VALUES ('b-before');
 		COMMIT;

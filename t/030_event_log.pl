@@ -87,9 +87,10 @@ $node->safe_psql('postgres', "INSERT INTO ordered (marker) VALUES ('last-ids-fir
 
 # the worker sees the second commit (a beacon wakes it) before the first
 $node->safe_psql('postgres', 'INSERT INTO beacon DEFAULT VALUES');
-ok( $node->poll_query_until('postgres',
-		"SELECT count(*) = 1 AND bool_and(id IS NOT NULL) FROM webhook.deliveries WHERE webhook = 'ordered'"),
-	'the worker has taken the change that committed first');
+ok( $node->poll_query_until('postgres', q{
+		SELECT status = 'delivered' FROM webhook.deliveries
+		 WHERE webhook = 'beacon' ORDER BY event_id DESC LIMIT 1}),
+	'the worker has run (and cut a batch) after the change that committed first');
 $early->query_safe('COMMIT');
 $early->quit;
 $node->safe_psql('postgres', "SELECT webhook.resume('ordered')");
