@@ -73,16 +73,20 @@ static SPIPlanPtr progress_plan;
 static SPIPlanPtr copy_plan;
 static SPIPlanPtr pos_plan;
 
-static SPIPlanPtr
-keep(const char *sql, int nargs, Oid *argtypes)
+/* Prepare sql once and keep its plan for the worker's life; SPI connected. */
+SPIPlanPtr
+webhook_keep_plan(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
 
 	if (plan == NULL)
 		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
 	return plan;
 }
+
+#define keep webhook_keep_plan
 
 static void
 prepare_plans(void)
@@ -165,13 +169,16 @@ prepare_plans(void)
 		1, hook);
 
 	{
-		Oid			types[3] = {INT4OID, INT8OID, INT4OID};
+		Oid			types[4] = {INT4OID, INT8OID, INT4OID, INT4OID};
 
 		/*
 		 * The next $3 events of webhook $1's batch after event $2 (or after
 		 * pos), that have no row in webhook.queue, shaped as worker.c's
 		 * claim returns them, plus the chunk's txid, the event id and
 		 * whether an earlier delivery of its row waits in webhook.queue.
+		 * Events are in id order, and chunks hold disjoint ranges of ids:
+		 * only the next $4 chunks are unpacked (each has at least one event
+		 * for the webhook, or it would not name it).
 		 */
 		load_plan = keep(
 			"WITH hooks AS MATERIALIZED ("
@@ -183,11 +190,9 @@ prepare_plans(void)
 			"), held AS MATERIALIZED ("
 			"  SELECT q.lane, q.op, q.schema_name, q.table_name FROM webhook.queue q"
 			"   WHERE q.status IN ('p', 'r') AND q.hook_id OPERATOR(pg_catalog.=) $1"
-			"), ev AS ("
-			"  SELECT l.txid, " EVENT_ID " AS event_id, b.bit, l.schema_name, l.table_name,"
-			"         c.op, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition, c.lane"
+			"), ch AS MATERIALIZED ("
+			"  SELECT l.txid, l.first_id, l.schema_name, l.table_name, l.hooks, l.changes"
 			"    FROM cu, " LOG_UNION " l"
-			CHUNK_EVENTS
 			"   WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.done)"
 			"     AND l.txid OPERATOR(pg_catalog.<) pg_catalog.pg_snapshot_xmax(cu.upto)"
 			"     AND pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
@@ -195,7 +200,13 @@ prepare_plans(void)
 			"     AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks)"
 			"     AND l.first_id OPERATOR(pg_catalog.+) " CppAsString2(WEBHOOK_CHUNK_MAX)
 			"         OPERATOR(pg_catalog.>) cu.after"
-			"     AND " EVENT_ID " OPERATOR(pg_catalog.>) cu.after"
+			"   ORDER BY l.first_id LIMIT $4"
+			"), ev AS ("
+			"  SELECT l.txid, " EVENT_ID " AS event_id, b.bit, l.schema_name, l.table_name,"
+			"         c.op, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition, c.lane"
+			"    FROM cu, ch l"
+			CHUNK_EVENTS
+			"   WHERE " EVENT_ID " OPERATOR(pg_catalog.>) cu.after"
 			"     AND " BIT_SET
 			"     AND NOT EXISTS (SELECT FROM webhook.queue q"
 			"          WHERE q.id OPERATOR(pg_catalog.=) webhook._delivery_id(" EVENT_ID ", b.bit))"
@@ -223,7 +234,7 @@ prepare_plans(void)
 			"          NULL::pg_catalog.timestamptz, NULL::pg_catalog.int4, NULL::pg_catalog.text,"
 			"          NULL::pg_catalog.text, NULL::pg_catalog.timestamptz, ev.lane)::webhook.queue AS q) e"
 			"  ORDER BY ev.event_id",
-			3, types);
+			4, types);
 	}
 
 	spill_plan = keep(
@@ -386,17 +397,25 @@ webhook_cursor_queued(int32 hook_id)
 /*
  * Load the next events of webhook hook_id's batch after event id after
  * (or after its cursor's pos, if that is further), at most limit; the rows
- * are in SPI_tuptable, in id order (see load_plan for their columns).
+ * are in SPI_tuptable, in id order (see load_plan for their columns).  No
+ * row means the batch has nothing more after that event.
  */
 uint64
 webhook_cursor_load(int32 hook_id, int64 after, int limit)
 {
-	Datum		args[3];
+	Datum		args[4];
 
 	prepare_plans();
 	args[0] = Int32GetDatum(hook_id);
 	args[1] = Int64GetDatum(after);
 	args[2] = Int32GetDatum(limit);
+
+	/*
+	 * Chunks enough for limit events, and for as many again that may have
+	 * rows in webhook.queue already (settled after the position, before a
+	 * crash or a rewind: at most a window's worth).
+	 */
+	args[3] = Int32GetDatum(limit + webhook_max_in_flight);
 	if (SPI_execute_plan(load_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the event log for webhook %d", hook_id);
 	return SPI_processed;

@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "executor/spi.h"
+
 /*
  * Past this many deliveries waiting in webhook.queue (retrying, or queued
  * behind a retry), a webhook's cursor stops: its new events wait in the log
@@ -60,6 +62,7 @@ typedef struct WebhookCopy
 } WebhookCopy;
 
 /* cursor.c; in a worker transaction, SPI connected */
+extern SPIPlanPtr webhook_keep_plan(const char *sql, int nargs, Oid *argtypes);
 extern void webhook_cursor_ensure(void);
 extern Datum webhook_cursor_snapshot(void);
 extern void webhook_cursor_tick(Datum snapshot);

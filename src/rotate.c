@@ -56,16 +56,7 @@ static SPIPlanPtr switch_plan = NULL;
 static SPIPlanPtr blockers_plan[WEBHOOK_LOG_TABLES];
 static SPIPlanPtr truncate_plan[WEBHOOK_LOG_TABLES];
 
-static SPIPlanPtr
-keep(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	SPI_keepplan(plan);
-	return plan;
-}
+#define keep webhook_keep_plan
 
 static void
 prepare_plans(void)

@@ -386,17 +386,7 @@ load_settings(void)
 	"                               OPERATOR(pg_catalog.||) q.table_name, 0)," \
 	"   q.op OPERATOR(pg_catalog.=) 'T'"
 
-static SPIPlanPtr
-prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
+#define prepare webhook_keep_plan
 
 /* Prepare the worker's statements once; SPI must be connected. */
 static void
@@ -1104,36 +1094,46 @@ finish(Delivery *d)
 }
 
 /*
+ * Record an outcome for d, which was never sent (status p: handed back; q:
+ * queued behind its row's earlier delivery), and forget it.
+ */
+static void
+unsent(HookSlot *slot, Delivery *d, char status)
+{
+	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
+	Outcome    *o = palloc0(sizeof(Outcome));
+
+	o->id = d->req.delivery_id;
+	o->hook_id = d->req.hook_id;
+	o->extension = d->req.extension;
+	o->at = GetCurrentTimestamp();
+	o->status = status;
+	o->from_log = d->from_log;
+	o->event_id = d->event_id;
+	o->txid = d->txid ? pstrdup(d->txid) : NULL;
+	if (outcomes == NIL)
+		first_outcome_at = o->at;
+	outcomes = lappend(outcomes, o);
+	MemoryContextSwitchTo(old);
+	forget(slot, d);
+}
+
+/*
  * Hand back a delivery that waited in a window but was never sent, because
  * its webhook is no longer active: its row goes back to pending, the
- * attempt uncounted.
+ * attempt uncounted.  One from the log has no row: it is loaded again, from
+ * the settled prefix on (track_rewind).
  */
 static void
 release_unsent(HookSlot *slot, Delivery *d)
 {
-	MemoryContext old;
-	Outcome    *o;
-
-	/* from the log: it has no row; it is loaded again, from the prefix on */
 	if (d->from_log)
 	{
 		slot->rewind = true;
 		forget(slot, d);
 		return;
 	}
-	old = MemoryContextSwitchTo(outcomes_cxt);
-	o = palloc0(sizeof(Outcome));
-
-	o->id = d->req.delivery_id;
-	o->hook_id = d->req.hook_id;
-	o->extension = d->req.extension;
-	o->at = GetCurrentTimestamp();
-	o->status = 'p';
-	if (outcomes == NIL)
-		first_outcome_at = o->at;
-	outcomes = lappend(outcomes, o);
-	MemoryContextSwitchTo(old);
-	forget(slot, d);
+	unsent(slot, d, 'p');
 }
 
 /*
@@ -1144,22 +1144,7 @@ release_unsent(HookSlot *slot, Delivery *d)
 static void
 queue_behind(HookSlot *slot, Delivery *d)
 {
-	MemoryContext old = MemoryContextSwitchTo(outcomes_cxt);
-	Outcome    *o = palloc0(sizeof(Outcome));
-
-	o->id = d->req.delivery_id;
-	o->hook_id = d->req.hook_id;
-	o->extension = d->req.extension;
-	o->at = GetCurrentTimestamp();
-	o->status = 'q';
-	o->from_log = true;
-	o->event_id = d->event_id;
-	o->txid = pstrdup(d->txid);
-	if (outcomes == NIL)
-		first_outcome_at = o->at;
-	outcomes = lappend(outcomes, o);
-	MemoryContextSwitchTo(old);
-	forget(slot, d);
+	unsent(slot, d, 'q');
 }
 
 /* Append a header line to a request's list; false if out of memory. */
@@ -1670,6 +1655,7 @@ release_inactive(void)
 }
 
 static bool poisoned_hook = false;	/* a webhook's events could not be read */
+static bool transient_error(ErrorData *edata);
 
 /*
  * Load the next events of slot's webhook (webhook_cursor_load) in a
@@ -1709,17 +1695,8 @@ load_guarded(HookSlot *slot, int64 after, int room, uint64 *n)
 		ok = false;
 
 		/* not the events' fault (deadlock, resources, ...): the claim fails */
-		switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
-		{
-			case ERRCODE_TRANSACTION_ROLLBACK:
-			case ERRCODE_INSUFFICIENT_RESOURCES:
-			case ERRCODE_OPERATOR_INTERVENTION:
-			case ERRCODE_SYSTEM_ERROR:
-				ReThrowError(edata);
-				break;
-			default:
-				break;
-		}
+		if (transient_error(edata))
+			ReThrowError(edata);
 		if (slot->log_held == 0 && slot->tcount == 0)
 		{
 			uint64		moved = webhook_cursor_spill(slot->hook_id);
@@ -1820,7 +1797,7 @@ claim_from_log(List *active, int limit, Oid ext)
 			take_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, ext);
 		SPI_freetuptable(SPI_tuptable);
 		slot->loaded_now = true;
-		slot->exhausted_now = n < (uint64) room;
+		slot->exhausted_now = n == 0;
 		got += n;
 	}
 	return got;
@@ -1839,6 +1816,26 @@ compare_claimed(const void *a, const void *b)
 	int64		y = ((const ClaimedRow *) b)->id;
 
 	return (x > y) - (x < y);
+}
+
+/*
+ * Is this error probably not the event's fault (deadlock, resources, state,
+ * I/O), so that the claim should fail and be tried again?
+ */
+static bool
+transient_error(ErrorData *edata)
+{
+	switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
+	{
+		case ERRCODE_TRANSACTION_ROLLBACK:
+		case ERRCODE_INSUFFICIENT_RESOURCES:
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+		case ERRCODE_OPERATOR_INTERVENTION:
+		case ERRCODE_SYSTEM_ERROR:
+			return true;
+		default:
+			return false;
+	}
 }
 
 /*
@@ -1904,23 +1901,15 @@ claim_carefully(Datum *args, Oid ext)
 			 * I/O): fail the claim and try again, unless this delivery
 			 * failed that way in each of the last few careful claims.
 			 */
-			switch (ERRCODE_TO_CATEGORY(edata->sqlerrcode))
+			if (transient_error(edata))
 			{
-				case ERRCODE_TRANSACTION_ROLLBACK:
-				case ERRCODE_INSUFFICIENT_RESOURCES:
-				case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
-				case ERRCODE_OPERATOR_INTERVENTION:
-				case ERRCODE_SYSTEM_ERROR:
-					if (ids[i] != transient_id)
-					{
-						transient_id = ids[i];
-						transient_failures = 0;
-					}
-					if (++transient_failures < 3)
-						ReThrowError(edata);
-					break;
-				default:
-					break;
+				if (ids[i] != transient_id)
+				{
+					transient_id = ids[i];
+					transient_failures = 0;
+				}
+				if (++transient_failures < 3)
+					ReThrowError(edata);
 			}
 
 			ereport(WARNING,
