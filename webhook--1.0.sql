@@ -160,7 +160,8 @@ CREATE TABLE webhook.log_0 (
     schema_name text NOT NULL,
     table_name  text NOT NULL,
     hooks       integer[] NOT NULL,
-    changes     webhook.change[] NOT NULL
+    changes     webhook.change[] NOT NULL,
+    last_id     bigint NOT NULL     -- the id of the last change: first_id + its number - 1
 ) WITH (fillfactor = 100, autovacuum_enabled = false, toast.autovacuum_enabled = false);
 CREATE INDEX log_0_txid ON webhook.log_0 (txid);
 CREATE TABLE webhook.log_1 (LIKE webhook.log_0)

@@ -58,6 +58,29 @@
 	"   CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY" \
 	"         AS c(op, at, mask, truncated, old_row, new_row, changed, partition, lane, n)"
 #define EVENT_ID "(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1)"
+/*
+ * The next chunks of webhook $1's batch (cursor cu) after event cu.after,
+ * in id order, as many as hold $4 events after cu.after (of any webhook),
+ * and the one that passes that: found without unpacking any (last_id).
+ * Chunks hold disjoint ranges of ids, so their events in this order are the
+ * batch's in id order.
+ */
+#define NEXT_CHUNKS \
+	"  SELECT x.txid, x.first_id, x.last_id, x.schema_name, x.table_name, x.hooks, x.changes" \
+	"    FROM (SELECT l.*, pg_catalog.sum(l.last_id OPERATOR(pg_catalog.-)" \
+	"                   GREATEST(l.first_id OPERATOR(pg_catalog.-) 1, cu.after))" \
+	"                   OVER (ORDER BY l.first_id ROWS UNBOUNDED PRECEDING) AS through," \
+	"                 l.last_id OPERATOR(pg_catalog.-) GREATEST(l.first_id OPERATOR(pg_catalog.-) 1, cu.after)" \
+	"                   AS here" \
+	"            FROM cu, " LOG_UNION " l" \
+	"           WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.done)" \
+	"             AND l.txid OPERATOR(pg_catalog.<) pg_catalog.pg_snapshot_xmax(cu.upto)" \
+	"             AND pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)" \
+	"             AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)" \
+	"             AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks)" \
+	"             AND l.last_id OPERATOR(pg_catalog.>) cu.after) x" \
+	"   WHERE x.through OPERATOR(pg_catalog.-) x.here OPERATOR(pg_catalog.<) $4"
+
 #define BIT_SET \
 	"(c.mask OPERATOR(pg_catalog.&) (1 OPERATOR(pg_catalog.<<) b.bit)) OPERATOR(pg_catalog.<>) 0"
 
@@ -68,6 +91,7 @@ static SPIPlanPtr tick_plan;
 static SPIPlanPtr prune_plan;
 static SPIPlanPtr gate_plan;
 static SPIPlanPtr load_plan;
+static SPIPlanPtr scan_plan;
 static SPIPlanPtr spill_plan;
 static SPIPlanPtr progress_plan;
 static SPIPlanPtr copy_plan;
@@ -190,17 +214,7 @@ prepare_plans(void)
 			"), held AS MATERIALIZED ("
 			"  SELECT q.lane, q.op, q.schema_name, q.table_name FROM webhook.queue q"
 			"   WHERE q.status IN ('p', 'r') AND q.hook_id OPERATOR(pg_catalog.=) $1"
-			"), ch AS MATERIALIZED ("
-			"  SELECT l.txid, l.first_id, l.schema_name, l.table_name, l.hooks, l.changes"
-			"    FROM cu, " LOG_UNION " l"
-			"   WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.done)"
-			"     AND l.txid OPERATOR(pg_catalog.<) pg_catalog.pg_snapshot_xmax(cu.upto)"
-			"     AND pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
-			"     AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)"
-			"     AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks)"
-			"     AND l.first_id OPERATOR(pg_catalog.+) " CppAsString2(WEBHOOK_CHUNK_MAX)
-			"         OPERATOR(pg_catalog.>) cu.after"
-			"   ORDER BY l.first_id LIMIT $4"
+			"), ch AS MATERIALIZED (" NEXT_CHUNKS
 			"), ev AS ("
 			"  SELECT l.txid, " EVENT_ID " AS event_id, b.bit, l.schema_name, l.table_name,"
 			"         c.op, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition, c.lane"
@@ -234,6 +248,19 @@ prepare_plans(void)
 			"          NULL::pg_catalog.timestamptz, NULL::pg_catalog.int4, NULL::pg_catalog.text,"
 			"          NULL::pg_catalog.text, NULL::pg_catalog.timestamptz, ev.lane)::webhook.queue AS q) e"
 			"  ORDER BY ev.event_id",
+			4, types);
+	}
+
+	{
+		Oid			types[4] = {INT4OID, INT8OID, INT4OID, INT4OID};
+
+		/* the last event id of the chunks a load with the same arguments unpacks */
+		scan_plan = keep(
+			"WITH cu AS MATERIALIZED ("
+			"  SELECT c.done, c.upto, GREATEST(c.pos, $2) AS after FROM webhook.cursor c"
+			"   WHERE c.hook_id OPERATOR(pg_catalog.=) $1 AND $3 OPERATOR(pg_catalog.=) $3"
+			"), ch AS (" NEXT_CHUNKS ")"
+			" SELECT pg_catalog.max(ch.last_id) FROM ch",
 			4, types);
 	}
 
@@ -397,8 +424,7 @@ webhook_cursor_queued(int32 hook_id)
 /*
  * Load the next events of webhook hook_id's batch after event id after
  * (or after its cursor's pos, if that is further), at most limit; the rows
- * are in SPI_tuptable, in id order (see load_plan for their columns).  No
- * row means the batch has nothing more after that event.
+ * are in SPI_tuptable, in id order (see load_plan for their columns).
  */
 uint64
 webhook_cursor_load(int32 hook_id, int64 after, int limit)
@@ -410,15 +436,35 @@ webhook_cursor_load(int32 hook_id, int64 after, int limit)
 	args[1] = Int64GetDatum(after);
 	args[2] = Int32GetDatum(limit);
 
-	/*
-	 * Chunks enough for limit events, and for as many again that may have
-	 * rows in webhook.queue already (settled after the position, before a
-	 * crash or a rewind: at most a window's worth).
-	 */
+	/* chunks enough for limit events, and for a window's worth that may be in the queue */
 	args[3] = Int32GetDatum(limit + webhook_max_in_flight);
 	if (SPI_execute_plan(load_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the event log for webhook %d", hook_id);
 	return SPI_processed;
+}
+
+/*
+ * After a load that returned nothing: the last event id of the chunks it
+ * looked at (every event of them after "after" for the webhook has a row in
+ * webhook.queue already), from which the next load may start; 0 if there
+ * were none: the batch has nothing more.
+ */
+int64
+webhook_cursor_scanned(int32 hook_id, int64 after, int limit)
+{
+	Datum		args[4];
+	bool		isnull;
+	Datum		d;
+
+	prepare_plans();
+	args[0] = Int32GetDatum(hook_id);
+	args[1] = Int64GetDatum(after);
+	args[2] = Int32GetDatum(limit);
+	args[3] = Int32GetDatum(limit + webhook_max_in_flight);
+	if (SPI_execute_plan(scan_plan, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the event log for webhook %d", hook_id);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
 }
 
 /*

@@ -69,6 +69,7 @@ extern void webhook_cursor_tick(Datum snapshot);
 extern int	webhook_cursor_next_batch(int32 hook_id);
 extern int	webhook_cursor_queued(int32 hook_id);
 extern uint64 webhook_cursor_load(int32 hook_id, int64 after, int limit);
+extern int64 webhook_cursor_scanned(int32 hook_id, int64 after, int limit);
 extern uint64 webhook_cursor_spill(int32 hook_id);
 extern void webhook_cursor_delivered(int n, Datum *hooks, Datum *ids, Datum *codes, Datum *ats);
 extern void webhook_cursor_copy(int n, WebhookCopy *copy);

@@ -102,7 +102,7 @@ typedef struct PendingChunk
 enum
 {
 	LOG_TXID, LOG_FIRST_ID, LOG_RELID, LOG_SCHEMA, LOG_TABLE, LOG_HOOKS, LOG_CHANGES,
-	LOG_NATTS
+	LOG_LAST_ID, LOG_NATTS
 };
 enum
 {
@@ -294,6 +294,7 @@ write_chunk(PendingChunk *c)
 														sizeof(int32), true, TYPALIGN_INT));
 	values[LOG_CHANGES] = PointerGetDatum(construct_array(elems, c->n, layout.change_type,
 														  typlen, typbyval, typalign));
+	values[LOG_LAST_ID] = Int64GetDatum(c->first_id + c->n - 1);
 	tup = heap_form_tuple(RelationGetDescr(rel), values, nulls);
 	heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
 

@@ -81,8 +81,7 @@ prepare_plans(void)
 				 " WHERE c.hook_id IS NULL"
 				 "    OR (NOT pg_catalog.pg_visible_in_snapshot(l.txid, c.done)"
 				 "        AND NOT (pg_catalog.pg_visible_in_snapshot(l.txid, c.upto)"
-				 "                 AND l.first_id OPERATOR(pg_catalog.+) pg_catalog.array_length(l.changes, 1)"
-				 "                     OPERATOR(pg_catalog.-) 1 OPERATOR(pg_catalog.<=) c.pos))", i);
+				 "                 AND l.last_id OPERATOR(pg_catalog.<=) c.pos))", i);
 		blockers_plan[i] = keep(sql, 0, NULL);
 		snprintf(sql, sizeof(sql), "TRUNCATE webhook.log_%d", i);
 		truncate_plan[i] = keep(sql, 0, NULL);

@@ -176,6 +176,7 @@ typedef struct HookSlot
 	bool		loaded_now;
 	bool		exhausted_now;
 	bool		switched_now;
+	int64		skipped_now;	/* events up to this one are all in the queue */
 } HookSlot;
 
 /* The outcome of one attempt, waiting to be recorded. */
@@ -766,6 +767,7 @@ slot_for(int32 hook_id)
 		slot->exhausted = slot->rewind = false;
 		slot->fresh_n = 0;
 		slot->loaded_now = slot->exhausted_now = slot->switched_now = false;
+		slot->skipped_now = 0;
 	}
 	return slot;
 }
@@ -1515,7 +1517,10 @@ discard_fresh(void)
 	fresh = NIL;
 	hash_seq_init(&seq, slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
+	{
 		slot->loaded_now = slot->switched_now = false;
+		slot->skipped_now = 0;
+	}
 }
 
 /*
@@ -1543,7 +1548,9 @@ admit_fresh(void)
 		}
 		if (s->loaded_now)
 			s->exhausted = s->exhausted_now;
+		s->loaded_upto = Max(s->loaded_upto, s->skipped_now);
 		s->loaded_now = s->switched_now = false;
+		s->skipped_now = 0;
 	}
 
 	/* from here on the deliveries belong to their windows, not to fresh */
@@ -1719,6 +1726,36 @@ load_guarded(HookSlot *slot, int64 after, int room, uint64 *n)
 }
 
 /*
+ * Load slot's next events after event after (load_guarded).  A load that
+ * finds nothing may have looked only at events that have rows in the queue
+ * already: then look on past them (a few times).  Sets *exhausted when the
+ * batch has nothing more.  Returns false if the load failed.
+ */
+static bool
+load_next(HookSlot *slot, int64 after, int room, uint64 *n, bool *exhausted)
+{
+	for (int tries = 0;; tries++)
+	{
+		int64		scanned;
+
+		*exhausted = false;
+		if (!load_guarded(slot, after, room, n))
+			return false;
+		if (*n > 0 || tries == 3)
+			return true;
+		SPI_freetuptable(SPI_tuptable);
+		scanned = webhook_cursor_scanned(slot->hook_id, after, room);
+		if (scanned == 0)
+		{
+			*exhausted = true;
+			return true;
+		}
+		slot->skipped_now = Max(slot->skipped_now, scanned);
+		after = scanned;
+	}
+}
+
+/*
  * The log's part of a claim: each active webhook's next events from its
  * cursor (cursor.c), as many as its window has room for, at most limit in
  * all.  When the webhook's batch is done, its next one begins.  A webhook
@@ -1744,6 +1781,7 @@ claim_from_log(List *active, int limit, Oid ext)
 		int			queued;
 		int64		after;
 		uint64		n;
+		bool		exhausted;
 
 		if (slot->rewind)
 		{
@@ -1770,14 +1808,15 @@ claim_from_log(List *active, int limit, Oid ext)
 			if (next < 0)
 				continue;
 			slot->switched_now = true;
+			slot->skipped_now = 0;	/* that was of the batch before */
 			slot->loaded_now = slot->exhausted_now = true;
 			if (next == 0)
 				continue;		/* an empty batch: nothing to load */
 			after = 0;
 		}
-		if (!load_guarded(slot, after, room, &n))
+		if (!load_next(slot, after, room, &n, &exhausted))
 			continue;
-		if (n == 0 && !slot->switched_now && slot->tcount == 0 && slot->log_held == 0)
+		if (exhausted && !slot->switched_now && slot->tcount == 0 && slot->log_held == 0)
 		{
 			/* nothing left of this batch, and all of it settled: the next one */
 			int			next;
@@ -1788,16 +1827,17 @@ claim_from_log(List *active, int limit, Oid ext)
 			if (next < 0)
 				continue;
 			slot->switched_now = true;
+			slot->skipped_now = 0;	/* that was of the batch before */
 			if (next == 0)
 				continue;
-			if (!load_guarded(slot, 0, room, &n))
+			if (!load_next(slot, 0, room, &n, &exhausted))
 				continue;
 		}
 		for (uint64 i = 0; i < n; i++)
 			take_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, ext);
 		SPI_freetuptable(SPI_tuptable);
 		slot->loaded_now = true;
-		slot->exhausted_now = n == 0;
+		slot->exhausted_now = exhausted;
 		got += n;
 	}
 	return got;
