@@ -137,6 +137,22 @@ done_of() {
 	          JOIN webhook.hook h ON h.id = q.hook_id
 	         WHERE h.name IN ($1) AND q.status IN ('d', 'f')) x"
 }
+# left_of NAME: an SQL boolean, does webhook NAME still have something to
+# deliver?  A chunk of the log naming it that its cursor has not passed, or
+# a row of its own in webhook.queue not done.  Reads the chunks' headers
+# only (last_id), not their changes; independent of webhook.progress, which
+# retention purges (scenario 7 runs with webhook.retention = 1s).
+left_of() {
+	echo "(EXISTS (SELECT 1 FROM (SELECT txid, last_id, hooks FROM webhook.log_0 UNION ALL
+	            SELECT txid, last_id, hooks FROM webhook.log_1 UNION ALL
+	            SELECT txid, last_id, hooks FROM webhook.log_2) l
+	          JOIN webhook.cursor c ON c.hook_id = ANY (l.hooks)
+	          JOIN webhook.hook h ON h.id = c.hook_id
+	         WHERE h.name = '$1' AND NOT pg_visible_in_snapshot(l.txid, c.done)
+	           AND NOT (pg_visible_in_snapshot(l.txid, c.upto) AND l.last_id <= c.pos))
+	  OR EXISTS (SELECT 1 FROM webhook.queue q JOIN webhook.hook h ON h.id = q.hook_id
+	              WHERE h.name = '$1' AND q.status IN ('p', 'r', 's')))"
+}
 # bytes of the event log's tables and of webhook.queue and webhook.progress,
 # with indexes and TOAST
 STORE_BYTES="(SELECT pg_total_relation_size('webhook.queue') + pg_total_relation_size('webhook.log_0')
@@ -538,8 +554,7 @@ scenario_7() {
 		rss=$(rss_kb "$wpid"); anon=${rss% *}; rss=${rss#* }
 		[ -n "$anon" ] && [ "$anon" -gt "$peak_anon" ] && peak_anon=$anon
 		size=$(sql -c "SELECT $STORE_BYTES")
-		left=$(sql -c "$(done_of "'sink'")" | cut -d'|' -f1)
-		left=$([ "$left" -ge "$BIG_EVENTS" ] && echo f || echo t)
+		left=$(sql -c "SELECT $(left_of sink)")
 		[ -n "$rss" ] && [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
 		[ "$size" -gt "$peak_size" ] && peak_size=$size
 		echo "$(date +%s) anon_kB=$anon rss_kB=$rss queue_bytes=$size pending=$left" >>"$WORK/drain7.log"
@@ -547,7 +562,7 @@ scenario_7() {
 	done
 	rss_end=$(rss_kb "$wpid")
 	d=$(sql -c "SELECT extract(epoch FROM clock_timestamp()) - $t0")
-	delivered=$(sql -c "$(done_of "'sink'")" | cut -d'|' -f1)
+	delivered=$([ "$st" = ok ] && echo "$BIG_EVENTS" || echo "not all")
 	say "  $st: $delivered delivered in $(num "$d" 1) s; peak worker VmRSS $peak_rss kB, peak queue $peak_size B"
 	sql -c "SELECT webhook.pause('sink')" >/dev/null
 	# retention (1 s), autovacuum off on the log: wait, at most 120 s, until
@@ -567,7 +582,7 @@ scenario_7() {
 		result 7 "drain $BIG_EVENTS events (queued in $ins_s s)" "$(awk -v n="$BIG_EVENTS" -v d="$d" 'BEGIN {printf "%.0f", n / d}') events/s" ""
 	else
 		result 7 "drain $BIG_EVENTS events (queued in $ins_s s)" \
-			"timeout: $delivered delivered in ${BIG_TIMEOUT}s ($(awk -v n="$delivered" -v d="$d" 'BEGIN {printf "%.0f", n / d}') events/s)" ""
+			"timeout: not all delivered in ${BIG_TIMEOUT}s" ""
 	fi
 	result 7 "  worker RssAnon start / peak / end" "$(mb "${rss0% *}") / $(mb "$peak_anon") / $(mb "${rss_end% *}")" "flat"
 	result 7 "  worker VmRSS (incl. shared buffers) start / peak / end" "$(mb "${rss0#* }") / $(mb "$peak_rss") / $(mb "${rss_end#* }")" ""

@@ -155,28 +155,45 @@ prepare_plans(void)
 		0, NULL);
 
 	/*
-	 * The next batch: up to the first tick after the cursor's that sees a
-	 * chunk for the webhook committed since upto; or, if none does, an
-	 * empty batch up to the last tick (so that a webhook with nothing to do
-	 * keeps up).  Returns whether the new batch has events.  The caller
-	 * knows every event of the current batch is settled.
+	 * The next batch: as many ticks after the cursor's as keep id order and
+	 * commit order the same.  Each chunk committed since upto has a commit
+	 * tick (the first that sees it).  The batch ends at the last tick,
+	 * unless some chunk has a lower first id than a chunk with an earlier
+	 * commit tick (it took its ids first and committed later): then it ends
+	 * just before that chunk's commit tick, which starts the next batch.  So
+	 * a webhook that lags takes many ticks at once, and within a batch id
+	 * order is commit order, tick by tick.  With nothing committed since
+	 * upto, an empty batch up to the last tick (so that a webhook with
+	 * nothing to do keeps up).  Returns whether the new batch has events.
+	 * The caller knows every event of the current batch is settled.
 	 */
 	next_batch_plan = keep(
 		"WITH cu AS MATERIALIZED ("
 		"  SELECT c.upto, c.tick FROM webhook.cursor c WHERE c.hook_id OPERATOR(pg_catalog.=) $1"
+		"), last AS MATERIALIZED ("
+		"  SELECT t.id, t.snap FROM webhook.tick t ORDER BY t.id DESC LIMIT 1"
 		"), pending AS MATERIALIZED ("
-		"  SELECT l.txid FROM cu, " LOG_UNION " l"
+		"  SELECT l.first_id,"
+		"         (SELECT t.id FROM webhook.tick t"
+		"           WHERE t.id OPERATOR(pg_catalog.>) cu.tick"
+		"             AND pg_catalog.pg_visible_in_snapshot(l.txid, t.snap)"
+		"           ORDER BY t.id LIMIT 1) AS ct"
+		"    FROM cu, last, " LOG_UNION " l"
 		"   WHERE l.txid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(cu.upto)"
 		"     AND NOT pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)"
+		"     AND pg_catalog.pg_visible_in_snapshot(l.txid, last.snap)"
 		"     AND $1 OPERATOR(pg_catalog.=) ANY (l.hooks)"
+		"), stop AS ("
+		"  SELECT pg_catalog.min(x.ct) AS ct FROM ("
+		"    SELECT p.ct, p.first_id, pg_catalog.max(p.first_id) OVER (ORDER BY p.ct"
+		"             RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_max"
+		"      FROM pending p) x"
+		"   WHERE x.earlier_max OPERATOR(pg_catalog.>) x.first_id"
 		"), nt AS ("
-		"  SELECT t.id, t.snap,"
-		"         EXISTS (SELECT FROM pending p WHERE pg_catalog.pg_visible_in_snapshot(p.txid, t.snap)) AS full"
-		"    FROM cu, webhook.tick t"
+		"  SELECT t.id, t.snap, EXISTS (SELECT FROM pending) AS full"
+		"    FROM cu, last, stop, webhook.tick t"
 		"   WHERE t.id OPERATOR(pg_catalog.>) cu.tick"
-		"     AND (EXISTS (SELECT FROM pending p WHERE pg_catalog.pg_visible_in_snapshot(p.txid, t.snap))"
-		"          OR t.id OPERATOR(pg_catalog.=) (SELECT pg_catalog.max(x.id) FROM webhook.tick x))"
-		"   ORDER BY t.id LIMIT 1"
+		"     AND t.id OPERATOR(pg_catalog.=) COALESCE(stop.ct OPERATOR(pg_catalog.-) 1, last.id)"
 		")"
 		" UPDATE webhook.cursor c SET done = c.upto, upto = nt.snap, tick = nt.id, pos = 0"
 		"   FROM nt WHERE c.hook_id OPERATOR(pg_catalog.=) $1"
