@@ -1400,14 +1400,13 @@ SELECT h.id,
        h.created_at
   FROM webhook.hook h
   LEFT JOIN LATERAL (
-        SELECT (SELECT pg_catalog.count(*) FROM webhook.queued q
-                 WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS pending,
-               (SELECT pg_catalog.count(*) FROM webhook.queued q
-                 WHERE q.status OPERATOR(pg_catalog.=) 'd' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS delivered,
-               (SELECT pg_catalog.count(*) FROM webhook.queue q
-                 WHERE q.status OPERATOR(pg_catalog.=) 'f' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS failed,
-               (SELECT pg_catalog.min(q.created_at) FROM webhook.queued q
-                 WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS oldest_pending
+        -- one pass over the webhook's deliveries
+        SELECT pg_catalog.count(*) FILTER (WHERE q.status IN ('p', 's', 'r')) AS pending,
+               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'd') AS delivered,
+               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'f') AS failed,
+               pg_catalog.min(q.created_at) FILTER (WHERE q.status IN ('p', 's', 'r')) AS oldest_pending
+          FROM webhook.queued q
+         WHERE q.hook_id OPERATOR(pg_catalog.=) h.id
         ) c ON true
  WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
 
