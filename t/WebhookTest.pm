@@ -88,6 +88,7 @@ sub received
 	while (my $line = <$fh>)
 	{
 		next unless $line =~ /\S/;
+		last unless $line =~ /\n\z/;    # the receiver is still writing this one
 		push @out, decode_json($line);
 	}
 	close $fh;
