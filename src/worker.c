@@ -2309,18 +2309,6 @@ record(void)
 	/* the log's: one progress row per webhook, rows for the others, the cursors */
 	webhook_cursor_delivered(nd, d_hooks, d_ids, d_codes, d_ats);
 	webhook_cursor_copy(nc, &copy);
-	{
-		int			np = 0;
-
-		for (int i = 0; i < nm; i++)
-			if (moved[i]->prefix > moved[i]->pos_saved)
-			{
-				m_hooks[np] = Int32GetDatum(moved[i]->hook_id);
-				m_pos[np] = Int64GetDatum(moved[i]->prefix);
-				np++;
-			}
-		webhook_cursor_move(np, m_hooks, m_pos);
-	}
 
 	for (int i = 0; i < nhealth; i++)
 	{
@@ -2357,6 +2345,24 @@ record(void)
 		if (SPI_execute_plan(disable_plan, &arg, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not disable failing webhooks");
 		log_disabled();
+	}
+
+	/*
+	 * The cursors last: an API call locks its webhook's row and then its
+	 * cursor (unregister deletes it), so the worker, which updated webhook
+	 * rows above, locks cursors only when it will wait for nothing more.
+	 */
+	{
+		int			np = 0;
+
+		for (int i = 0; i < nm; i++)
+			if (moved[i]->prefix > moved[i]->pos_saved)
+			{
+				m_hooks[np] = Int32GetDatum(moved[i]->hook_id);
+				m_pos[np] = Int64GetDatum(moved[i]->prefix);
+				np++;
+			}
+		webhook_cursor_move(np, m_hooks, m_pos);
 	}
 
 	end_work();
