@@ -3,12 +3,24 @@ EXTENSION = webhook
 MODULE_big = webhook
 OBJS = \
 	src/webhook.o \
+	src/settings.o \
+	src/wake.o \
 	src/capture.o \
 	src/eventlog.o \
 	src/cursor.o \
 	src/rotate.o \
 	src/rowjson.o \
 	src/worker.o \
+	src/claim.o \
+	src/load.o \
+	src/admit.o \
+	src/record.o \
+	src/outcome.o \
+	src/dispatch.o \
+	src/window.o \
+	src/txn.o \
+	src/retry.o \
+	src/plans.o \
 	src/launcher.o \
 	src/slots.o \
 	src/http.o \

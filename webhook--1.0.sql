@@ -92,7 +92,7 @@ CREATE TABLE webhook.queue (
     changed             text[],
     truncated           boolean NOT NULL DEFAULT false,
     truncated_partition json,
-    status              "char" NOT NULL DEFAULT 'p',
+    status              "char" NOT NULL DEFAULT 'p' CHECK (status IN ('p', 's', 'r', 'd', 'f')),
     attempts            integer NOT NULL DEFAULT 0,
     next_attempt_at     timestamptz NOT NULL DEFAULT '-infinity',
     last_attempt_at     timestamptz,
@@ -1247,45 +1247,25 @@ $$;
 COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery status';
 
 /*
- * _event_type, _status, _body and _delivery_id are the only functions without a pinned
+ * _event_type, _status and _delivery_id are the only functions without a pinned
  * search_path: a SET clause would stop PostgreSQL from inlining them into
  * the views and the worker's claim, where they run for every row (for the
  * same reason none is STRICT: a CASE is not, and a strict function is
  * inlined only into a strict expression).  Their bodies name every function
  * and operator with its schema, so no path can redirect them.
- *
- * The body, as compact JSON text in the README's order: type, timestamp, data
- * (event_id, webhook, schema, table, operation, new, old, changed for
- * updates, truncated when the rows were too large to send, partition for
- * the TRUNCATE of a partition).
+ */
+
+/*
+ * The body of an event as the worker POSTs it (src/body.c builds every
+ * body, in one place; these show what it builds): compact JSON in the
+ * README's order: type, timestamp, data (event_id, webhook, schema, table,
+ * operation, new, old, changed for updates, truncated when the rows were
+ * too large to send, partition for the TRUNCATE of a partition).  NULL when
+ * the stored event is damaged.
  */
 CREATE FUNCTION webhook._body(q webhook.queue, webhook_name text) RETURNS text
-    LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT '{"type":"' OPERATOR(pg_catalog.||) webhook._event_type(q.op)
-        OPERATOR(pg_catalog.||) '","timestamp":"'
-        OPERATOR(pg_catalog.||) pg_catalog.to_char(pg_catalog.timezone('UTC', q.created_at),
-                                                   'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-        OPERATOR(pg_catalog.||) '","data":{"event_id":' OPERATOR(pg_catalog.||) q.event_id
-        OPERATOR(pg_catalog.||) ',"webhook":' OPERATOR(pg_catalog.||) pg_catalog.to_json(webhook_name)::text
-        OPERATOR(pg_catalog.||) CASE WHEN q.op OPERATOR(pg_catalog.=) 'P' THEN '' ELSE
-               ',"schema":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.schema_name)::text
-            OPERATOR(pg_catalog.||) ',"table":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.table_name)::text
-            OPERATOR(pg_catalog.||) ',"operation":"'
-            OPERATOR(pg_catalog.||) CASE q.op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE'
-                                              WHEN 'D' THEN 'DELETE' ELSE 'TRUNCATE' END
-            OPERATOR(pg_catalog.||) '","new":' OPERATOR(pg_catalog.||) COALESCE(q.new_row::text, 'null')
-            OPERATOR(pg_catalog.||) ',"old":' OPERATOR(pg_catalog.||) COALESCE(q.old_row::text, 'null')
-            OPERATOR(pg_catalog.||) CASE WHEN q.op OPERATOR(pg_catalog.=) 'U'
-                   THEN ',"changed":' OPERATOR(pg_catalog.||) pg_catalog.to_json(q.changed)::text
-                   ELSE '' END
-            OPERATOR(pg_catalog.||) CASE WHEN q.truncated THEN ',"truncated":true' ELSE '' END
-            OPERATOR(pg_catalog.||) CASE WHEN q.truncated_partition IS NOT NULL
-                   THEN ',"partition":' OPERATOR(pg_catalog.||) q.truncated_partition::text
-                   ELSE '' END
-        END
-        OPERATOR(pg_catalog.||) '}}'
-$$;
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_body_json';
 COMMENT ON FUNCTION webhook._body(webhook.queue, text) IS
     'Internal: the JSON body POSTed for a queued event';
 REVOKE ALL ON FUNCTION webhook._body(webhook.queue, text) FROM PUBLIC;

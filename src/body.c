@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * body.c
- *	  Body formats: the XML body of format => 'xml', and the wrapping of
- *	  event bodies into a POST body for either format.
+ *	  The bodies the worker POSTs, built in this one place: an event's
+ *	  body in either format (JSON, or XML for format => 'xml'), its
+ *	  conversion to UTF-8, and the wrapping of events into a POST body.
  *
- * An XML event carries the same fields as the JSON one (webhook._body), in
- * PostgreSQL's own XML conventions, those of query_to_xml:
+ * The JSON body is what the README shows.  An XML event carries the same
+ * fields, in PostgreSQL's own XML conventions, those of query_to_xml:
  *
  *	<event xmlns:xsi="..." type="row.updated" timestamp="...Z">
  *	  <event_id>42</event_id><webhook>crm</webhook><schema>public</schema>
@@ -49,6 +50,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/json.h"
 #include "utils/jsonfuncs.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -56,6 +58,7 @@
 
 #include "body.h"
 
+PG_FUNCTION_INFO_V1(webhook_body_json);
 PG_FUNCTION_INFO_V1(webhook_body_xml);
 
 #define XML_DECLARATION "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -316,58 +319,133 @@ text_field(HeapTupleHeader q, const char *name)
 	return isnull ? NULL : DatumGetTextPP(d);
 }
 
-/*
- * webhook._body_xml(q webhook.queue, webhook_name text): the <event>
- * element for a queued event, in the server encoding (the worker converts
- * the whole body to UTF-8).  NULL, like webhook._body, when the stored
- * event is damaged (an unknown operation, an infinite capture time).
- */
-Datum
-webhook_body_xml(PG_FUNCTION_ARGS)
+/* What an event's operation is called: its type, and its operation (NULL for a ping). */
+static bool
+event_names(char op, const char **type, const char **operation)
 {
-	HeapTupleHeader q = PG_GETARG_HEAPTUPLEHEADER(0);
-	char	   *webhook_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bool		isnull;
-	char		op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
-	int64		event_id = DatumGetInt64(GetAttributeByName(q, "event_id", &isnull));
-	TimestampTz created = DatumGetTimestampTz(GetAttributeByName(q, "created_at", &isnull));
-	const char *type;
-	const char *operation;
-	struct pg_tm tm;
-	fsec_t		fsec;
-	StringInfoData buf;
-
 	switch (op)
 	{
 		case 'I':
-			type = "row.inserted", operation = "INSERT";
-			break;
+			*type = "row.inserted", *operation = "INSERT";
+			return true;
 		case 'U':
-			type = "row.updated", operation = "UPDATE";
-			break;
+			*type = "row.updated", *operation = "UPDATE";
+			return true;
 		case 'D':
-			type = "row.deleted", operation = "DELETE";
-			break;
+			*type = "row.deleted", *operation = "DELETE";
+			return true;
 		case 'T':
-			type = "table.truncated", operation = "TRUNCATE";
-			break;
+			*type = "table.truncated", *operation = "TRUNCATE";
+			return true;
 		case 'P':
-			type = "webhook.ping", operation = NULL;
-			break;
+			*type = "webhook.ping", *operation = NULL;
+			return true;
 		default:
-			PG_RETURN_NULL();
+			return false;
 	}
-	if (TIMESTAMP_NOT_FINITE(created) || timestamp2tm(created, NULL, &tm, &fsec, NULL, NULL) != 0)
-		PG_RETURN_NULL();
+}
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf,
-					 "<event " XSI_NAMESPACE " type=\"%s\" timestamp=\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\">",
-					 type, tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-					 (int) fsec);
-	appendStringInfo(&buf, "<event_id>" INT64_FORMAT "</event_id><webhook>", event_id);
-	append_text(&buf, webhook_name);
-	appendStringInfoString(&buf, "</webhook>");
+/* Append the "changed" columns of an update, as a JSON array of strings. */
+static void
+append_changed_json(StringInfo buf, Datum changed, bool isnull)
+{
+	Datum	   *names;
+	bool	   *nulls;
+	int			n;
+
+	if (isnull)
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	deconstruct_array(DatumGetArrayTypeP(changed), TEXTOID, -1, false,
+					  TYPALIGN_INT, &names, &nulls, &n);
+	appendStringInfoChar(buf, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		if (nulls[i])
+			appendStringInfoString(buf, "null");
+		else
+			escape_json(buf, TextDatumGetCString(names[i]));
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/* Append the JSON text of a stored row (json), or null. */
+static void
+append_json_row(StringInfo buf, text *row)
+{
+	if (row == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		appendBinaryStringInfo(buf, VARDATA_ANY(row), VARSIZE_ANY_EXHDR(row));
+}
+
+/*
+ * The JSON body of one event, in the README's order: type, timestamp, data
+ * (event_id, webhook, schema, table, operation, new, old, changed for
+ * updates, truncated when the rows were too large to send, partition for
+ * the TRUNCATE of a partition).  Compact, no spaces.
+ */
+static void
+append_json_event(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
+				  const char *type, const char *operation, const char *timestamp)
+{
+	bool		isnull;
+	char		op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
+	int64		event_id = DatumGetInt64(GetAttributeByName(q, "event_id", &isnull));
+
+	appendStringInfo(buf, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":{\"event_id\":" INT64_FORMAT ",\"webhook\":",
+					 type, timestamp, event_id);
+	escape_json(buf, webhook_name);
+	if (operation != NULL)
+	{
+		text	   *partition = text_field(q, "truncated_partition");
+		Datum		changed;
+
+		appendStringInfoString(buf, ",\"schema\":");
+		escape_json(buf, text_to_cstring(text_field(q, "schema_name")));
+		appendStringInfoString(buf, ",\"table\":");
+		escape_json(buf, text_to_cstring(text_field(q, "table_name")));
+		appendStringInfo(buf, ",\"operation\":\"%s\",\"new\":", operation);
+		append_json_row(buf, text_field(q, "new_row"));
+		appendStringInfoString(buf, ",\"old\":");
+		append_json_row(buf, text_field(q, "old_row"));
+		if (op == 'U')
+		{
+			changed = GetAttributeByName(q, "changed", &isnull);
+			appendStringInfoString(buf, ",\"changed\":");
+			append_changed_json(buf, changed, isnull);
+		}
+		if (DatumGetBool(GetAttributeByName(q, "truncated", &isnull)) && !isnull)
+			appendStringInfoString(buf, ",\"truncated\":true");
+		if (partition != NULL)
+		{
+			appendStringInfoString(buf, ",\"partition\":");
+			append_json_row(buf, partition);
+		}
+	}
+	appendStringInfoString(buf, "}}");
+}
+
+/*
+ * The <event> element of one event (see the header comment), with the
+ * same fields as the JSON body.
+ */
+static void
+append_xml_event(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
+				 const char *type, const char *operation, const char *timestamp)
+{
+	bool		isnull;
+	char		op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
+	int64		event_id = DatumGetInt64(GetAttributeByName(q, "event_id", &isnull));
+
+	appendStringInfo(buf, "<event " XSI_NAMESPACE " type=\"%s\" timestamp=\"%s\">", type, timestamp);
+	appendStringInfo(buf, "<event_id>" INT64_FORMAT "</event_id><webhook>", event_id);
+	append_text(buf, webhook_name);
+	appendStringInfoString(buf, "</webhook>");
 	if (operation != NULL)
 	{
 		char	   *schema = text_to_cstring(text_field(q, "schema_name"));
@@ -376,16 +454,16 @@ webhook_body_xml(PG_FUNCTION_ARGS)
 		Oid			relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
 		Datum		changed = GetAttributeByName(q, "changed", &isnull);
 
-		appendStringInfoString(&buf, "<schema>");
-		append_text(&buf, schema);
-		appendStringInfoString(&buf, "</schema><table>");
-		append_text(&buf, table);
-		appendStringInfo(&buf, "</table><operation>%s</operation>", operation);
-		append_row(&buf, "new", text_field(q, "new_row"), relid);
-		append_row(&buf, "old", text_field(q, "old_row"), relid);
+		appendStringInfoString(buf, "<schema>");
+		append_text(buf, schema);
+		appendStringInfoString(buf, "</schema><table>");
+		append_text(buf, table);
+		appendStringInfo(buf, "</table><operation>%s</operation>", operation);
+		append_row(buf, "new", text_field(q, "new_row"), relid);
+		append_row(buf, "old", text_field(q, "old_row"), relid);
 		if (op == 'U')
 		{
-			appendStringInfoString(&buf, "<changed>");
+			appendStringInfoString(buf, "<changed>");
 			if (!isnull)
 			{
 				Datum	   *names;
@@ -398,16 +476,134 @@ webhook_body_xml(PG_FUNCTION_ARGS)
 				{
 					if (nulls[i])
 						continue;
-					appendStringInfoString(&buf, "<column>");
-					append_text(&buf, TextDatumGetCString(names[i]));
-					appendStringInfoString(&buf, "</column>");
+					appendStringInfoString(buf, "<column>");
+					append_text(buf, TextDatumGetCString(names[i]));
+					appendStringInfoString(buf, "</column>");
 				}
 			}
-			appendStringInfoString(&buf, "</changed>");
+			appendStringInfoString(buf, "</changed>");
 		}
 		if (DatumGetBool(GetAttributeByName(q, "truncated", &isnull)) && !isnull)
-			appendStringInfoString(&buf, "<truncated>true</truncated>");
+			appendStringInfoString(buf, "<truncated>true</truncated>");
 	}
-	appendStringInfoString(&buf, "</event>");
+	appendStringInfoString(buf, "</event>");
+}
+
+/*
+ * Append the body of one event, a webhook.queue row q (a row of the queue,
+ * or one the log's loader made), sent to the webhook named webhook_name,
+ * in format; in the server encoding (webhook_body_to_utf8 converts it).
+ * Returns false, appending nothing, when the stored event is damaged (an
+ * unknown operation, an infinite capture time).  This is the one place a
+ * body is built: the worker calls it for every delivery, and the SQL
+ * functions webhook._body and webhook._body_xml show what it builds.
+ */
+bool
+webhook_event_body(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
+				   WebhookFormat format)
+{
+	bool		isnull;
+	char		op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
+	TimestampTz created = DatumGetTimestampTz(GetAttributeByName(q, "created_at", &isnull));
+	const char *type;
+	const char *operation;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		timestamp[64];
+
+	if (!event_names(op, &type, &operation))
+		return false;
+	if (TIMESTAMP_NOT_FINITE(created) || timestamp2tm(created, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return false;
+	snprintf(timestamp, sizeof(timestamp), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	if (format == WEBHOOK_FORMAT_XML)
+		append_xml_event(buf, q, webhook_name, type, operation, timestamp);
+	else
+		append_json_event(buf, q, webhook_name, type, operation, timestamp);
+	return true;
+}
+
+/*
+ * A body in the server encoding as UTF-8, in the current memory context.
+ * SQL_ASCII data is not checked by PostgreSQL, so invalid UTF-8 in it
+ * becomes U+FFFD.  If the text has no UTF-8 form (a conversion error),
+ * returns NULL with *poison set to the reason: such an event can never be
+ * sent, and fails alone rather than stall every claim.
+ */
+char *
+webhook_body_to_utf8(char *body, char **poison)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile out = NULL;
+
+	if (GetDatabaseEncoding() == PG_SQL_ASCII)
+	{
+		StringInfoData buf;
+		size_t		len = strlen(body);
+
+		initStringInfo(&buf);
+		for (size_t i = 0; i < len;)
+		{
+			int			l = pg_utf_mblen((const unsigned char *) body + i);
+
+			if (i + l <= len && pg_utf8_islegal((const unsigned char *) body + i, l))
+			{
+				appendBinaryStringInfo(&buf, body + i, l);
+				i += l;
+			}
+			else
+			{
+				appendStringInfoString(&buf, "\xEF\xBF\xBD");
+				i++;
+			}
+		}
+		return buf.data;
+	}
+
+	/* conversion is pure computation: an error can be caught and dropped */
+	PG_TRY();
+	{
+		out = pg_server_to_any(body, strlen(body), PG_UTF8);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		*poison = psprintf("the event cannot be converted to UTF-8: %s", edata->message);
+		out = NULL;
+	}
+	PG_END_TRY();
+	return out;
+}
+
+/* The SQL functions: a body as text, or NULL if the stored event is damaged. */
+static Datum
+body_function(FunctionCallInfo fcinfo, WebhookFormat format)
+{
+	HeapTupleHeader q = PG_GETARG_HEAPTUPLEHEADER(0);
+	char	   *webhook_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (!webhook_event_body(&buf, q, webhook_name, format))
+		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/* webhook._body(q webhook.queue, webhook_name text): the JSON body of an event */
+Datum
+webhook_body_json(PG_FUNCTION_ARGS)
+{
+	return body_function(fcinfo, WEBHOOK_FORMAT_JSON);
+}
+
+/* webhook._body_xml(q webhook.queue, webhook_name text): its <event> element */
+Datum
+webhook_body_xml(PG_FUNCTION_ARGS)
+{
+	return body_function(fcinfo, WEBHOOK_FORMAT_XML);
 }

@@ -67,6 +67,8 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "settings.h"
+#include "wake.h"
 #include "eventlog.h"
 #include "filter.h"
 #include "rowjson.h"

@@ -44,7 +44,9 @@
 #include "utils/builtins.h"
 
 #include "webhook.h"
+#include "settings.h"
 #include "cursor.h"
+#include "plans.h"
 #include "eventlog.h"
 
 #define LOG_UNION \
@@ -96,19 +98,6 @@ static SPIPlanPtr spill_plan;
 static SPIPlanPtr progress_plan;
 static SPIPlanPtr copy_plan;
 static SPIPlanPtr pos_plan;
-
-/* Prepare sql once and keep its plan for the worker's life; SPI connected. */
-SPIPlanPtr
-webhook_keep_plan(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
 
 #define keep webhook_keep_plan
 
@@ -246,12 +235,11 @@ prepare_plans(void)
 			" SELECT webhook._delivery_id(ev.event_id, ev.bit), $1, 1, hooks.max_attempts,"
 			"   hooks.url, hooks.secret, hooks.header_lines, hooks.timeout_ms,"
 			"   hooks.msg_prefix OPERATOR(pg_catalog.||) ev.event_id,"
-			"   CASE WHEN hooks.format OPERATOR(pg_catalog.=) 'xml'"
-			"        THEN webhook._body_xml(e.q, hooks.name) ELSE webhook._body(e.q, hooks.name) END,"
+			"   e.q,"
 			"   hooks.fifo, hooks.batch_size, hooks.format, ev.lane,"
 			"   pg_catalog.hashtextextended(ev.schema_name OPERATOR(pg_catalog.||) '.'"
 			"                               OPERATOR(pg_catalog.||) ev.table_name, 0),"
-			"   ev.op OPERATOR(pg_catalog.=) 'T',"
+			"   ev.op OPERATOR(pg_catalog.=) 'T', hooks.name,"
 			"   ev.txid::pg_catalog.text, ev.event_id,"
 			"   EXISTS (SELECT FROM held"
 			"            WHERE held.lane OPERATOR(pg_catalog.=) ev.lane"

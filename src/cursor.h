@@ -40,9 +40,9 @@
 	" 'msg_' OPERATOR(pg_catalog.||) h.token OPERATOR(pg_catalog.||) '_' AS msg_prefix"
 
 /* the columns webhook_cursor_load returns after those of a claim */
-#define WEBHOOK_LOAD_TXID 17
-#define WEBHOOK_LOAD_EVENT_ID 18
-#define WEBHOOK_LOAD_BLOCKED 19
+#define WEBHOOK_LOAD_TXID 18
+#define WEBHOOK_LOAD_EVENT_ID 19
+#define WEBHOOK_LOAD_BLOCKED 20
 
 /* Deliveries from the log that get rows of their own: parallel arrays. */
 typedef struct WebhookCopy
@@ -62,7 +62,6 @@ typedef struct WebhookCopy
 } WebhookCopy;
 
 /* cursor.c; in a worker transaction, SPI connected */
-extern SPIPlanPtr webhook_keep_plan(const char *sql, int nargs, Oid *argtypes);
 extern void webhook_cursor_ensure(void);
 extern Datum webhook_cursor_snapshot(void);
 extern void webhook_cursor_tick(Datum snapshot);
@@ -77,8 +76,5 @@ extern void webhook_cursor_move(int n, Datum *hooks, Datum *positions);
 
 /* rotate.c; likewise.  busy: webhooks whose events the worker holds */
 extern bool webhook_rotate_log(const int32 *busy, int nbusy);
-
-/* worker.c */
-extern Datum webhook_make_array(Datum *values, bool *nulls, int n, Oid elemtype);
 
 #endif							/* WEBHOOK_CURSOR_H */

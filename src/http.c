@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 
 #include "webhook.h"
+#include "settings.h"
 #include "http.h"
 
 PG_FUNCTION_INFO_V1(webhook_check_url);

@@ -62,6 +62,7 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "settings.h"
 
 /* how often a launcher in recovery checks whether it ended */
 #define RECOVERY_POLL_MS 100

@@ -41,7 +41,9 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "settings.h"
 #include "cursor.h"
+#include "plans.h"
 #include "eventlog.h"
 
 /* switch to the next log table past this size, or after webhook.log_rotation */

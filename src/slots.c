@@ -51,6 +51,11 @@
 #include "utils/timestamp.h"
 
 #include "webhook.h"
+#include "settings.h"
+
+WebhookShared *webhook_shared = NULL;
+
+
 
 /* longest a DDL command waits for the worker of its database to exit */
 #define HOLD_WAIT_MS 5000

@@ -49,6 +49,8 @@
 #include "utils/lsyscache.h"
 
 #include "webhook.h"
+#include "settings.h"
+#include "wake.h"
 
 PG_MODULE_MAGIC;
 
@@ -59,65 +61,12 @@ PG_FUNCTION_INFO_V1(webhook_on_ddl_start);
 PG_FUNCTION_INFO_V1(webhook_worker_state);
 PG_FUNCTION_INFO_V1(webhook_warn_not_preloaded);
 
-/* GUC variables */
-int			webhook_max_workers = 8;
-char	   *webhook_allowed_networks = NULL;
-char	   *webhook_retry_schedule = NULL;
-int			webhook_retention_s = 7 * 24 * 3600;
-int			webhook_log_rotation_ms = 10000;
-int			webhook_max_connections_per_host = 64;
-int			webhook_max_connections_per_webhook = 8;
-int			webhook_max_in_flight = 256;
-int			webhook_response_body_limit = 1024;
-int			webhook_disable_after_s = 5 * 24 * 3600;
-int			webhook_max_payload_size = 1024 * 1024;
-
-WebhookShared *webhook_shared = NULL;
-
-static bool wake_requested = false;
-static bool owners_changed = false;	/* did this transaction change privileges? */
-static bool hooks_changed = false;	/* did it pause or resume a webhook? */
-static bool queued_inactive = false;	/* did it queue events of one not active? */
-static uint64 inactive_generation;	/* hooks_generation when it first did */
-
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 
 void		_PG_init(void);
-
-static bool
-check_allowed_networks(char **newval, void **extra, GucSource source)
-{
-	WebhookNetwork *nets;
-	int			nnets;
-	char	   *bad;
-
-	if (!webhook_parse_networks(*newval, &nets, &nnets, &bad))
-	{
-		GUC_check_errdetail("\"%s\" is not an IPv4 or IPv6 network in CIDR notation.", bad);
-		free(bad);
-		return false;
-	}
-	free(nets);
-	return true;
-}
-
-static bool
-check_retry_schedule(char **newval, void **extra, GucSource source)
-{
-	int		   *delays;
-	int			ndelays;
-
-	if (!webhook_parse_schedule(*newval, &delays, &ndelays))
-	{
-		GUC_check_errdetail("The retry schedule is a comma-separated list of delays such as \"5s,5min,30min,2h\".");
-		return false;
-	}
-	free(delays);
-	return true;
-}
 
 static void
 webhook_shmem_request(void)
@@ -140,73 +89,6 @@ webhook_shmem_startup(void)
 	if (!found)
 		webhook_shared_init(webhook_shared);
 	LWLockRelease(AddinShmemInitLock);
-}
-
-/* This transaction paused or resumed a webhook (webhook._hooks_changed). */
-void
-webhook_note_hooks_changed(void)
-{
-	hooks_changed = true;
-}
-
-/*
- * This transaction queued an event for a webhook that its capture cache
- * says is paused or disabled, so it will not wake the worker at commit...
- * unless a pause or resume commits in between: the webhook may have been
- * resumed, and the worker's claim at that resume may have run before this
- * transaction's events were visible.  Remember the generation to compare.
- */
-void
-webhook_note_inactive_event(void)
-{
-	if (!queued_inactive && webhook_shared != NULL)
-	{
-		queued_inactive = true;
-		inactive_generation = pg_atomic_read_u64(&webhook_shared->hooks_generation);
-	}
-}
-
-/* Ask for the worker to be woken when the current transaction commits. */
-void
-webhook_request_wake(void)
-{
-	wake_requested = true;
-}
-
-static void
-webhook_xact_callback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (owners_changed)
-				webhook_flag_owners();
-			if (hooks_changed && webhook_shared != NULL)
-				pg_atomic_fetch_add_u64(&webhook_shared->hooks_generation, 1);
-			if (queued_inactive && webhook_shared != NULL &&
-				pg_atomic_read_u64(&webhook_shared->hooks_generation) != inactive_generation)
-				wake_requested = true;
-			if (wake_requested)
-				webhook_wake_worker();
-			webhook_launcher_xact_end(true);
-			wake_requested = false;
-			owners_changed = false;
-			hooks_changed = false;
-			queued_inactive = false;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			webhook_launcher_xact_end(false);
-			wake_requested = false;
-			owners_changed = false;
-			hooks_changed = false;
-			queued_inactive = false;
-			break;
-		default:
-			break;
-	}
 }
 
 /* The relations named by the TRUNCATE statement now running, if any. */
@@ -282,7 +164,7 @@ webhook_process_utility(PlannedStmt *pstmt, const char *queryString,
 		case T_DropOwnedStmt:
 		case T_ReassignOwnedStmt:
 		case T_AlterOwnerStmt:
-			owners_changed = true;
+			webhook_note_owners_changed();
 			break;
 		default:
 			break;
@@ -497,123 +379,14 @@ _PG_init(void)
 	 * postmaster is left out: postmaster settings, shared memory, the
 	 * launcher.  Wake-ups then find no worker and do nothing.
 	 */
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("webhook.max_workers",
-								"Most databases served at once, one delivery worker each.",
-								"Each worker is a background worker process: max_worker_processes must leave room for them and the launcher.",
-								&webhook_max_workers,
-								8,
-								1, WEBHOOK_MAX_WORKERS,
-								PGC_POSTMASTER,
-								0,
-								NULL, NULL, NULL);
-
-	DefineCustomStringVariable("webhook.allowed_networks",
-							   "Comma-separated CIDR networks that webhooks may reach although they are loopback, private or link-local.",
-							   NULL,
-							   &webhook_allowed_networks,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_SUPERUSER_ONLY,
-							   check_allowed_networks, NULL, NULL);
-
-	DefineCustomStringVariable("webhook.retry_schedule",
-							   "Comma-separated delays before each retry of a failed delivery.",
-							   "The last delay repeats until max_attempts is reached.",
-							   &webhook_retry_schedule,
-							   "5s,5min,30min,2h,5h,10h,10h",
-							   PGC_SIGHUP,
-							   0,
-							   check_retry_schedule, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.retention",
-							"How long delivered and failed deliveries are kept.",
-							NULL,
-							&webhook_retention_s,
-							7 * 24 * 3600,
-							0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.log_rotation",
-							"How long writers append to one table of the event log before the next.",
-							"A table every webhook has read past is emptied with TRUNCATE once older than webhook.retention.",
-							&webhook_log_rotation_ms,
-							10000,
-							100, 3600 * 1000,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.max_connections_per_host",
-							"Most connections the worker opens to one host and port, over all webhooks.",
-							NULL,
-							&webhook_max_connections_per_host,
-							64,
-							1, 1024,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.max_connections_per_webhook",
-							"Most requests of one webhook in flight at once.",
-							"Each needs its own connection; webhooks with fifo = true send one at a time.",
-							&webhook_max_connections_per_webhook,
-							8,
-							1, 1024,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.max_in_flight",
-							"Most deliveries of one webhook the worker holds at once.",
-							"Requests beyond the connection limit wait in the worker, in event order.",
-							&webhook_max_in_flight,
-							256,
-							1, 10000,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.response_body_limit",
-							"How much of a response body is kept in webhook.deliveries.",
-							NULL,
-							&webhook_response_body_limit,
-							1024,
-							0, 65536,
-							PGC_SIGHUP,
-							GUC_UNIT_BYTE,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.disable_after",
-							"How long a webhook's deliveries may fail without a success before it is disabled.",
-							NULL,
-							&webhook_disable_after_s,
-							5 * 24 * 3600,
-							1, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webhook.max_payload_size",
-							"Largest old and new row data sent in one event.",
-							"Larger rows are sent as their key columns, with \"truncated\": true.",
-							&webhook_max_payload_size,
-							1024 * 1024,
-							1024, 256 * 1024 * 1024,
-							PGC_SUSET,
-							GUC_UNIT_BYTE,
-							NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("webhook");
+	webhook_define_settings();
 
 	prev_process_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = webhook_process_utility;
 	prev_executor_end_hook = ExecutorEnd_hook;
 	ExecutorEnd_hook = webhook_executor_end;
 
-	RegisterXactCallback(webhook_xact_callback, NULL);
+	RegisterXactCallback(webhook_wake_xact_callback, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -79,23 +79,7 @@ typedef struct WebhookShared
 
 extern WebhookShared *webhook_shared;
 
-/* GUCs (webhook.c) */
-extern int	webhook_max_workers;
-extern char *webhook_allowed_networks;
-extern char *webhook_retry_schedule;
-extern int	webhook_retention_s;
-extern int	webhook_log_rotation_ms;
-extern int	webhook_max_connections_per_host;
-extern int	webhook_max_connections_per_webhook;
-extern int	webhook_max_in_flight;
-extern int	webhook_response_body_limit;
-extern int	webhook_disable_after_s;
-extern int	webhook_max_payload_size;
-
-/* webhook.c */
-extern void webhook_request_wake(void);
-extern void webhook_note_hooks_changed(void);
-extern void webhook_note_inactive_event(void);
+/* webhook.c: is relid named by the TRUNCATE statement now running? */
 extern bool webhook_truncating(Oid relid);
 
 /* eventlog.c: a statement ended; write what it captured */
@@ -158,8 +142,5 @@ extern bool webhook_address_allowed(const struct sockaddr *sa,
 extern bool webhook_decode_secret(const char *secret, uint8 *key, int *keylen);
 extern char *webhook_signature(const uint8 *key, int keylen, const char *msg_id,
 							   int64 ts, const char *body, size_t bodylen);
-
-/* retry schedule (worker.c) */
-extern bool webhook_parse_schedule(const char *value, int **delays_ms, int *ndelays);
 
 #endif							/* WEBHOOK_H */
