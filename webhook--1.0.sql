@@ -402,9 +402,32 @@ COMMENT ON FUNCTION webhook._lookup_for_update(text) IS
     'Internal: the webhook of that name visible to the caller, locked until the end of the transaction';
 
 /*
- * Install the capture triggers of hook h on table rel, if its owner may see
- * every row of rel (SELECT, and no row security it is subject to); returns
- * whether it did.  A webhook never sends what its owner could not read.
+ * May role owner read every row of table rel: SELECT on it, and, if it has
+ * row security, superuser or BYPASSRLS (a webhook sends every row, so row
+ * security it is subject to would be bypassed).  A webhook never sends what
+ * its owner could not read; register, _attach and the worker ask here.
+ * NULL if rel does not exist.  A dropped owner is judged as a role with no
+ * privilege of its own and no attribute: true only for a table PUBLIC may
+ * read that has no row security (callers that care check the owner exists,
+ * as the worker does).  The EXISTS sublinks keep it from being inlined, so
+ * it pins search_path like any other function.
+ */
+CREATE FUNCTION webhook._owner_can_read(owner oid, rel oid) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.has_table_privilege(_owner_can_read.owner, _owner_can_read.rel, 'SELECT')
+       AND (NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+                         WHERE c.oid OPERATOR(pg_catalog.=) _owner_can_read.rel AND c.relrowsecurity)
+            OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+                        WHERE r.oid OPERATOR(pg_catalog.=) _owner_can_read.owner
+                          AND (r.rolsuper OR r.rolbypassrls)))
+$$;
+COMMENT ON FUNCTION webhook._owner_can_read(oid, oid) IS
+    'Internal: whether a role may read every row of a table (SELECT, and no row security it is subject to)';
+
+/*
+ * Install the capture triggers of hook h on table rel, if its owner may read
+ * every row of rel (_owner_can_read); returns whether it did.
  */
 CREATE FUNCTION webhook._attach(h webhook.hook, rel regclass) RETURNS boolean
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -412,12 +435,7 @@ AS $$
 DECLARE
     row_events text[];
 BEGIN
-    IF NOT pg_catalog.has_table_privilege(h.owner, rel, 'SELECT')
-       OR (EXISTS (SELECT FROM pg_catalog.pg_class c
-                    WHERE c.oid OPERATOR(pg_catalog.=) rel AND c.relrowsecurity)
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
-                            WHERE r.oid OPERATOR(pg_catalog.=) h.owner
-                              AND (r.rolsuper OR r.rolbypassrls))) THEN
+    IF NOT webhook._owner_can_read(h.owner, rel) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.array_agg(pg_catalog.upper(e))
@@ -643,10 +661,10 @@ BEGIN
                       DETAIL = 'Only ordinary and partitioned tables can be watched.';
         END IF;
         PERFORM webhook._check_schema(v_nsp);
-        IF NOT pg_catalog.has_table_privilege(v_owner, p_relation, 'SELECT') THEN
+        IF NOT webhook._owner_can_read(v_owner, p_relation) THEN
             RAISE EXCEPTION 'permission denied for table %', p_relation
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'A webhook sends whole rows: its owner needs SELECT on the table it watches.';
+                      DETAIL = 'A webhook sends whole rows: its owner needs SELECT on the table it watches and, if the table has row-level security, BYPASSRLS.';
         END IF;
     ELSE
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) p_schema) THEN
@@ -757,6 +775,7 @@ BEGIN
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
 
     IF p_relation IS NOT NULL THEN
+        -- refused only if the table changed since the check above
         IF NOT webhook._attach(h, p_relation) THEN
             RAISE EXCEPTION 'webhook owner % cannot read every row of table %', v_owner, p_relation
                 USING ERRCODE = 'insufficient_privilege',
@@ -1118,7 +1137,8 @@ REVOKE ALL ON FUNCTION
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
     webhook._check_headers(jsonb), webhook._watchable(oid),
     webhook._check_filter(regclass, text[], text),
-    webhook._trigger_name(integer, text), webhook._trigger_names(integer)
+    webhook._trigger_name(integer, text), webhook._trigger_names(integer),
+    webhook._owner_can_read(oid, oid)
 FROM PUBLIC;
 
 /* ---------------------------------------------------------------------
