@@ -261,6 +261,31 @@ AS $$ SELECT event_id OPERATOR(pg_catalog.*) 32 OPERATOR(pg_catalog.+) hook_bit 
 COMMENT ON FUNCTION webhook._delivery_id(bigint, integer) IS
     'Internal: the id of the delivery of an event to the webhook of the given bit of its chunk';
 
+/*
+ * The names of a webhook's capture triggers, the one place that spells
+ * them (the SQL below and the worker's checks call these): webhook_<id>_row
+ * for its row events, webhook_<id>_truncate for TRUNCATE; NULL for another
+ * kind.  The id is cast to text explicitly: integer || text is only STABLE,
+ * and an IMMUTABLE function over it would not be inlined.
+ */
+CREATE FUNCTION webhook._trigger_name(hook_id integer, kind text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN kind IN ('row', 'truncate')
+                THEN 'webhook_' OPERATOR(pg_catalog.||) hook_id::pg_catalog.text
+                     OPERATOR(pg_catalog.||) ('_' OPERATOR(pg_catalog.||) kind) END
+$$;
+COMMENT ON FUNCTION webhook._trigger_name(integer, text) IS
+    'Internal: the name of a webhook''s capture trigger of the given kind (row or truncate)';
+
+CREATE FUNCTION webhook._trigger_names(hook_id integer) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ARRAY[webhook._trigger_name(hook_id, 'row'), webhook._trigger_name(hook_id, 'truncate')]
+$$;
+COMMENT ON FUNCTION webhook._trigger_names(integer) IS
+    'Internal: the names of both capture triggers of a webhook, row and truncate';
+
 /* ---------------------------------------------------------------------
  * C helpers
  * --------------------------------------------------------------------- */
@@ -377,9 +402,32 @@ COMMENT ON FUNCTION webhook._lookup_for_update(text) IS
     'Internal: the webhook of that name visible to the caller, locked until the end of the transaction';
 
 /*
- * Install the capture triggers of hook h on table rel, if its owner may see
- * every row of rel (SELECT, and no row security it is subject to); returns
- * whether it did.  A webhook never sends what its owner could not read.
+ * May role owner read every row of table rel: SELECT on it, and, if it has
+ * row security, superuser or BYPASSRLS (a webhook sends every row, so row
+ * security it is subject to would be bypassed).  A webhook never sends what
+ * its owner could not read; register, _attach and the worker ask here.
+ * NULL if rel does not exist.  A dropped owner is judged as a role with no
+ * privilege of its own and no attribute: true only for a table PUBLIC may
+ * read that has no row security (callers that care check the owner exists,
+ * as the worker does).  The EXISTS sublinks keep it from being inlined, so
+ * it pins search_path like any other function.
+ */
+CREATE FUNCTION webhook._owner_can_read(owner oid, rel oid) RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.has_table_privilege(_owner_can_read.owner, _owner_can_read.rel, 'SELECT')
+       AND (NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+                         WHERE c.oid OPERATOR(pg_catalog.=) _owner_can_read.rel AND c.relrowsecurity)
+            OR EXISTS (SELECT FROM pg_catalog.pg_roles r
+                        WHERE r.oid OPERATOR(pg_catalog.=) _owner_can_read.owner
+                          AND (r.rolsuper OR r.rolbypassrls)))
+$$;
+COMMENT ON FUNCTION webhook._owner_can_read(oid, oid) IS
+    'Internal: whether a role may read every row of a table (SELECT, and no row security it is subject to)';
+
+/*
+ * Install the capture triggers of hook h on table rel, if its owner may read
+ * every row of rel (_owner_can_read); returns whether it did.
  */
 CREATE FUNCTION webhook._attach(h webhook.hook, rel regclass) RETURNS boolean
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -387,12 +435,7 @@ AS $$
 DECLARE
     row_events text[];
 BEGIN
-    IF NOT pg_catalog.has_table_privilege(h.owner, rel, 'SELECT')
-       OR (EXISTS (SELECT FROM pg_catalog.pg_class c
-                    WHERE c.oid OPERATOR(pg_catalog.=) rel AND c.relrowsecurity)
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
-                            WHERE r.oid OPERATOR(pg_catalog.=) h.owner
-                              AND (r.rolsuper OR r.rolbypassrls))) THEN
+    IF NOT webhook._owner_can_read(h.owner, rel) THEN
         RETURN false;
     END IF;
     SELECT pg_catalog.array_agg(pg_catalog.upper(e))
@@ -402,13 +445,13 @@ BEGIN
     IF row_events IS NOT NULL THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION webhook.capture(%L)',
-            'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_row',
+            webhook._trigger_name(h.id, 'row'),
             pg_catalog.array_to_string(row_events, ' OR '), rel, h.id);
     END IF;
     IF 'truncate' OPERATOR(pg_catalog.=) ANY (h.events) THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
-            'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', rel, h.id);
+            webhook._trigger_name(h.id, 'truncate'), rel, h.id);
         PERFORM webhook._attach_partitions(h, rel);
     END IF;
     RETURN true;
@@ -432,13 +475,12 @@ BEGIN
          WHERE t.relid OPERATOR(pg_catalog.<>) rel
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg
                             WHERE tg.tgrelid OPERATOR(pg_catalog.=) t.relid
-                              AND tg.tgname OPERATOR(pg_catalog.=)
-                                  ('webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate'))
+                              AND tg.tgname OPERATOR(pg_catalog.=) webhook._trigger_name(h.id, 'truncate'))
          ORDER BY t.level, t.relid
     LOOP
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
-            'webhook_' OPERATOR(pg_catalog.||) h.id OPERATOR(pg_catalog.||) '_truncate', p, h.id);
+            webhook._trigger_name(h.id, 'truncate'), p, h.id);
     END LOOP;
 END
 $$;
@@ -458,8 +500,7 @@ BEGIN
          WHERE tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::regprocedure
            AND NOT tg.tgisinternal
            AND tg.tgparentid OPERATOR(pg_catalog.=) 0
-           AND tg.tgname IN ('webhook_' OPERATOR(pg_catalog.||) p_id OPERATOR(pg_catalog.||) '_row',
-                             'webhook_' OPERATOR(pg_catalog.||) p_id OPERATOR(pg_catalog.||) '_truncate')
+           AND tg.tgname OPERATOR(pg_catalog.=) ANY (webhook._trigger_names(p_id))
     LOOP
         EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
     END LOOP;
@@ -620,10 +661,10 @@ BEGIN
                       DETAIL = 'Only ordinary and partitioned tables can be watched.';
         END IF;
         PERFORM webhook._check_schema(v_nsp);
-        IF NOT pg_catalog.has_table_privilege(v_owner, p_relation, 'SELECT') THEN
+        IF NOT webhook._owner_can_read(v_owner, p_relation) THEN
             RAISE EXCEPTION 'permission denied for table %', p_relation
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'A webhook sends whole rows: its owner needs SELECT on the table it watches.';
+                      DETAIL = 'A webhook sends whole rows: its owner needs SELECT on the table it watches and, if the table has row-level security, BYPASSRLS.';
         END IF;
     ELSE
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) p_schema) THEN
@@ -734,6 +775,7 @@ BEGIN
     PERFORM webhook._wake();    -- a worker idling without the extension looks again
 
     IF p_relation IS NOT NULL THEN
+        -- refused only if the table changed since the check above
         IF NOT webhook._attach(h, p_relation) THEN
             RAISE EXCEPTION 'webhook owner % cannot read every row of table %', v_owner, p_relation
                 USING ERRCODE = 'insufficient_privilege',
@@ -1094,7 +1136,9 @@ REVOKE ALL ON FUNCTION
     webhook._wake(), webhook._hooks_changed(), webhook._new_secret(), webhook._caller(),
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
     webhook._check_headers(jsonb), webhook._watchable(oid),
-    webhook._check_filter(regclass, text[], text)
+    webhook._check_filter(regclass, text[], text),
+    webhook._trigger_name(integer, text), webhook._trigger_names(integer),
+    webhook._owner_can_read(oid, oid)
 FROM PUBLIC;
 
 /* ---------------------------------------------------------------------
@@ -1124,8 +1168,7 @@ BEGIN
             FOR h IN
                 SELECT hook.* FROM webhook.hook
                   JOIN pg_catalog.pg_trigger tg
-                    ON tg.tgname OPERATOR(pg_catalog.=)
-                       ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate')
+                    ON tg.tgname OPERATOR(pg_catalog.=) webhook._trigger_name(hook.id, 'truncate')
                  WHERE tg.tgrelid OPERATOR(pg_catalog.=) c.rel
                    AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
                    AND 'truncate' OPERATOR(pg_catalog.=) ANY (hook.events)
@@ -1158,8 +1201,7 @@ BEGIN
                          JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) tg.tgrelid
                         WHERE r.relnamespace OPERATOR(pg_catalog.=) n.oid
                           AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
-                          AND tg.tgname IN ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_row',
-                                            'webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate'));
+                          AND tg.tgname OPERATOR(pg_catalog.=) ANY (webhook._trigger_names(hook.id)));
         IF FOUND THEN
             PERFORM webhook._hooks_changed();   -- capture caches hold the old name
         END IF;
@@ -1179,8 +1221,7 @@ BEGIN
              WHERE hook.schema_name OPERATOR(pg_catalog.=) c.schema_name
                AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg
                                 WHERE tg.tgrelid OPERATOR(pg_catalog.=) c.objid
-                                  AND tg.tgname IN ('webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_row',
-                                                    'webhook_' OPERATOR(pg_catalog.||) hook.id OPERATOR(pg_catalog.||) '_truncate'))
+                                  AND tg.tgname OPERATOR(pg_catalog.=) ANY (webhook._trigger_names(hook.id)))
         LOOP
             IF NOT webhook._attach(h, c.objid::regclass) THEN
                 RAISE NOTICE 'webhook "%" does not watch table %: its owner % cannot read every row of it',
@@ -1247,12 +1288,13 @@ $$;
 COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery status';
 
 /*
- * _event_type, _status and _delivery_id are the only functions without a pinned
- * search_path: a SET clause would stop PostgreSQL from inlining them into
- * the views and the worker's claim, where they run for every row (for the
- * same reason none is STRICT: a CASE is not, and a strict function is
- * inlined only into a strict expression).  Their bodies name every function
- * and operator with its schema, so no path can redirect them.
+ * _event_type, _status, _delivery_id, _trigger_name and _trigger_names are
+ * the only functions without a pinned search_path: a SET clause would stop
+ * PostgreSQL from inlining them into the views, the worker's claim and the
+ * scans of pg_trigger for a webhook's triggers, where they run for every
+ * row (for the same reason none is STRICT: a CASE is not, and a strict
+ * function is inlined only into a strict expression).  Their bodies name
+ * every function and operator with its schema, so no path can redirect them.
  */
 
 /*
