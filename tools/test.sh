@@ -5,6 +5,7 @@
 #      end-to-end delivery to a real receiver on 127.0.0.1
 #   3. Perl TAP via prove (t/*.pl): crashes and faults, each test with its
 #      own cluster (PostgreSQL::Test::Cluster)
+#   0. the house rules a machine can check (tools/check-house.py)
 #   4. signatures checked by the reference Standard Webhooks library for
 #      Node.js (skipped, and said so, where node or the npm registry is missing)
 # The extension must be built and installed (make test does both).
@@ -26,6 +27,13 @@ trap cleanup EXIT
 failed=0
 passed=0
 note() { printf '\n=== %s\n' "$*"; }
+
+note "house rules (tools/check-house.py)"
+if "$SYSPY" "$ROOT/tools/check-house.py"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
 
 note "starting a throwaway cluster in $WORK"
 cluster_start "$WORK" \
