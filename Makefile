@@ -27,7 +27,8 @@ OBJS = \
 	src/sign.o \
 	src/guard.o \
 	src/body.o \
-	src/filter.o
+	src/filter.o \
+	src/views.o
 # every released script: the full ones and the upgrades (webhook--A--B.sql)
 DATA = $(wildcard webhook--*.sql)
 PGFILEDESC = "webhook - HTTP POST for every committed row change"
@@ -81,8 +82,6 @@ bench:
 	$(MAKE) install
 	bench/run.sh
 
-# Ten minutes of steady writes with webhook.retention = 1min: the queue's
-# size every 30 s, printed as one table (BENCHMARKS.md).  About 11 minutes.
 # What a webhook's condition costs the writer (README, Filters).  About a minute.
 .PHONY: bench-filter
 bench-filter:
@@ -91,12 +90,23 @@ bench-filter:
 	$(MAKE) install
 	bench/filter.sh
 
+# Ten minutes of steady writes with webhook.retention = 1min: the queue's
+# size every 30 s, printed as one table (BENCHMARKS.md).  About 11 minutes.
 .PHONY: bench-steady
 bench-steady:
 	tools/deps.sh
 	$(MAKE) all
 	$(MAKE) install
 	bench/steady.sh
+
+# What reading the views costs with 1,000,000 events in the log (BENCHMARKS.md).
+# About three minutes.
+.PHONY: bench-views
+bench-views:
+	tools/deps.sh
+	$(MAKE) all
+	$(MAKE) install
+	bench/views.sh
 
 # The PGXN distribution: webhook-<version>.zip of the committed tree (HEAD),
 # all under webhook-<version>/, once the version and META.json check out.

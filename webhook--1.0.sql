@@ -243,6 +243,8 @@ CREATE TABLE webhook.progress (
 );
 CREATE INDEX progress_ids ON webhook.progress USING gist (ids);
 CREATE INDEX progress_at ON webhook.progress (at);
+/* webhook.webhooks sums a webhook's delivered events from its progress rows */
+CREATE INDEX progress_hook ON webhook.progress (hook_id);
 COMMENT ON TABLE webhook.progress IS 'Internal: which events each batch of outcomes delivered from the event log, and when';
 
 /* webhooks survive pg_dump; history does not, but ids keep counting */
@@ -1335,14 +1337,93 @@ COMMENT ON FUNCTION webhook._sending() IS
 REVOKE ALL ON FUNCTION webhook._sending() FROM PUBLIC;
 
 /*
+ * How many of a chunk's changes after an event id are for one webhook, and
+ * the oldest of them (src/views.c): the views count pending events per
+ * chunk, not per event.
+ */
+CREATE FUNCTION webhook._chunk_pending(changes webhook.change[], first_id bigint, hook_bit integer,
+                                       after bigint, OUT n bigint, OUT oldest timestamptz)
+    LANGUAGE c STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_chunk_pending';
+COMMENT ON FUNCTION webhook._chunk_pending(webhook.change[], bigint, integer, bigint) IS
+    'Internal: of a chunk''s changes after an event id, how many are for the webhook at a position of its hooks, and when the oldest was captured';
+REVOKE ALL ON FUNCTION webhook._chunk_pending(webhook.change[], bigint, integer, bigint) FROM PUBLIC;
+
+/* The events of what the worker is sending now (webhook._sending), as ranges. */
+CREATE FUNCTION webhook._sending_events() RETURNS int8multirange
+    LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(pg_catalog.range_agg(pg_catalog.int8range(x OPERATOR(pg_catalog./) 32,
+                                                              x OPERATOR(pg_catalog./) 32, '[]')),
+                    '{}'::pg_catalog.int8multirange)
+      FROM pg_catalog.unnest(webhook._sending()) x
+$$;
+COMMENT ON FUNCTION webhook._sending_events() IS
+    'Internal: the event ids of the deliveries from the event log the worker has in flight';
+REVOKE ALL ON FUNCTION webhook._sending_events() FROM PUBLIC;
+
+/*
+ * The deliveries from the event log that their webhook's cursor has not
+ * passed yet, found by the log's index on txid from the oldest transaction
+ * the cursor's done snapshot did not see, and whether the worker has each
+ * in flight.  Internal: webhook.queued reads it.
+ */
+CREATE VIEW webhook._unsettled AS
+SELECT webhook._delivery_id(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1,
+                            k.bit OPERATOR(pg_catalog.-) 1) AS id,
+       l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1 AS event_id,
+       h.id AS hook_id, c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row,
+       c.changed, c.truncated, c.partition, c.lane,
+       webhook._delivery_id(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1,
+                            k.bit OPERATOR(pg_catalog.-) 1)
+         OPERATOR(pg_catalog.=) ANY ((SELECT webhook._sending())::pg_catalog.int8[]) AS sending,
+       pg_catalog.int8range(l.first_id, l.last_id, '[]') AS chunk
+  FROM webhook.hook h
+  LEFT JOIN webhook.cursor cu ON cu.hook_id OPERATOR(pg_catalog.=) h.id
+ CROSS JOIN LATERAL (
+       SELECT * FROM webhook.log_0
+        WHERE txid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(cu.done), '0'::pg_catalog.xid8)
+       UNION ALL
+       SELECT * FROM webhook.log_1
+        WHERE txid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(cu.done), '0'::pg_catalog.xid8)
+       UNION ALL
+       SELECT * FROM webhook.log_2
+        WHERE txid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(cu.done), '0'::pg_catalog.xid8)) l
+ CROSS JOIN LATERAL (SELECT pg_catalog.array_position(l.hooks, h.id) AS bit) k
+ CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY
+       AS c(op, at, mask, truncated, old_row, new_row, changed, partition, lane, n)
+ WHERE k.bit IS NOT NULL
+   AND (c.mask OPERATOR(pg_catalog.&) (1 OPERATOR(pg_catalog.<<) (k.bit OPERATOR(pg_catalog.-) 1)))
+       OPERATOR(pg_catalog.<>) 0
+   AND NOT COALESCE(pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)
+                    OR (pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)
+                        AND l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1
+                            OPERATOR(pg_catalog.<=) cu.pos), false)
+   -- past the cursor's position, a delivery may have a row of its own already
+   -- (a retry, or one queued behind a retry, while an earlier one is in flight)
+   AND NOT EXISTS (SELECT FROM webhook.queue q
+                    WHERE q.id OPERATOR(pg_catalog.=)
+                          webhook._delivery_id(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1,
+                                               k.bit OPERATOR(pg_catalog.-) 1));
+COMMENT ON VIEW webhook._unsettled IS
+    'Internal: the deliveries from the event log not yet settled, and whether each is in flight';
+REVOKE ALL ON webhook._unsettled FROM PUBLIC;
+
+/*
  * Every delivery: those with a row in webhook.queue, and one per (change,
- * webhook whose bit is set) of the event log that has none.  A delivery
- * from the log is delivered once its webhook's cursor is past it, or a
- * batch of outcomes recorded it in webhook.progress (which also says when,
- * and the HTTP status); sending while the worker has its request in
- * flight; pending otherwise.  A change gets its row in webhook.queue in the
- * same transaction that moves the cursor past it, so one snapshot sees each
- * delivery exactly once.  Internal: the views below read it.
+ * webhook whose bit is set) of the event log that has none (a delivery
+ * gets its row in the same transaction that records its outcome, so one
+ * snapshot sees each exactly once).  A delivery from the log is settled
+ * once its webhook's cursor is past it: then it is delivered
+ * (webhook.progress says when, and the HTTP status, while it keeps the
+ * batch).  An unsettled one is sending while the worker has its request in
+ * flight, else pending.
+ *
+ * Each branch has one status from the log (the planner drops a branch
+ * whose status a query rules out): a settled delivery is always 'd', an
+ * unsettled one (webhook._unsettled, read by index) 's' or 'p'.  So
+ * counting what is pending or failed never reads the delivered part of
+ * the log.  Internal: the views below read it.
  */
 CREATE VIEW webhook.queued AS
 SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created_at,
@@ -1353,38 +1434,47 @@ SELECT q.id, q.event_id, q.hook_id, q.op, q.schema_name, q.table_name, q.created
 UNION ALL
 SELECT e.id, e.event_id, e.hook_id, e.op, e.schema_name, e.table_name, e.at,
        e.old_row, e.new_row, e.changed, e.truncated, e.partition,
-       CASE WHEN e.settled OR p.at IS NOT NULL THEN 'd'::"char"
-            WHEN e.sending THEN 's'::"char" ELSE 'p'::"char" END,
-       CASE WHEN e.settled OR p.at IS NOT NULL OR e.sending THEN 1 ELSE 0 END,
-       '-infinity'::timestamptz, p.at, p.status, NULL::text, NULL::text, p.at, e.lane
+       'd'::"char", 1, '-infinity'::timestamptz, p.at, p.status, NULL::text, NULL::text, p.at, e.lane
   FROM (SELECT webhook._delivery_id(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1,
                                     k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1) AS id,
                l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1 AS event_id,
                k.hook_id, c.op, l.schema_name, l.table_name, c.at, c.old_row, c.new_row,
-               c.changed, c.truncated, c.partition, c.lane,
-               COALESCE(pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)
-                        OR (pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)
-                            AND l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1
-                                OPERATOR(pg_catalog.<=) cu.pos), false) AS settled,
-               webhook._delivery_id(l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1,
-                                    k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1)
-                 OPERATOR(pg_catalog.=) ANY ((SELECT webhook._sending())::pg_catalog.int8[]) AS sending
+               c.changed, c.truncated, c.partition, c.lane
           FROM (SELECT * FROM webhook.log_0 UNION ALL SELECT * FROM webhook.log_1
                 UNION ALL SELECT * FROM webhook.log_2) l
          CROSS JOIN LATERAL pg_catalog.unnest(l.changes) WITH ORDINALITY
                AS c(op, at, mask, truncated, old_row, new_row, changed, partition, lane, n)
          CROSS JOIN LATERAL pg_catalog.unnest(l.hooks) WITH ORDINALITY AS k(hook_id, bit)
-          LEFT JOIN webhook.cursor cu ON cu.hook_id OPERATOR(pg_catalog.=) k.hook_id
+          JOIN webhook.cursor cu ON cu.hook_id OPERATOR(pg_catalog.=) k.hook_id
          WHERE (c.mask OPERATOR(pg_catalog.&)
                 (1 OPERATOR(pg_catalog.<<) (k.bit::pg_catalog.int4 OPERATOR(pg_catalog.-) 1)))
                OPERATOR(pg_catalog.<>) 0
+           AND (pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)
+                OR (pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)
+                    AND l.first_id OPERATOR(pg_catalog.+) c.n OPERATOR(pg_catalog.-) 1
+                        OPERATOR(pg_catalog.<=) cu.pos))
            AND EXISTS (SELECT FROM webhook.hook h WHERE h.id OPERATOR(pg_catalog.=) k.hook_id)
        ) e
   LEFT JOIN LATERAL (SELECT p.at, p.status FROM webhook.progress p
                       WHERE p.ids OPERATOR(pg_catalog.@>) e.id
-                        AND p.hook_id OPERATOR(pg_catalog.=) e.hook_id
+                        -- + 0: by the range's index, never the webhook's rows one by one
+                        AND p.hook_id OPERATOR(pg_catalog.+) 0 OPERATOR(pg_catalog.=) e.hook_id
                       LIMIT 1) p ON true
- WHERE NOT EXISTS (SELECT FROM webhook.queue q WHERE q.id OPERATOR(pg_catalog.=) e.id);
+ WHERE NOT EXISTS (SELECT FROM webhook.queue q WHERE q.id OPERATOR(pg_catalog.=) e.id)
+UNION ALL
+SELECT e.id, e.event_id, e.hook_id, e.op, e.schema_name, e.table_name, e.at,
+       e.old_row, e.new_row, e.changed, e.truncated, e.partition, 's'::"char", 1,
+       '-infinity'::timestamptz, NULL::timestamptz, NULL::integer, NULL::text, NULL::text,
+       NULL::timestamptz, e.lane
+  FROM webhook._unsettled e
+ -- only the chunks of what is in flight are unpacked
+ WHERE e.chunk OPERATOR(pg_catalog.&&) (SELECT webhook._sending_events()) AND e.sending
+UNION ALL
+SELECT e.id, e.event_id, e.hook_id, e.op, e.schema_name, e.table_name, e.at,
+       e.old_row, e.new_row, e.changed, e.truncated, e.partition, 'p'::"char", 0,
+       '-infinity'::timestamptz, NULL::timestamptz, NULL::integer, NULL::text, NULL::text,
+       NULL::timestamptz, e.lane
+  FROM webhook._unsettled e WHERE NOT e.sending;
 COMMENT ON VIEW webhook.queued IS
     'Internal: every delivery, from webhook.queue and from the event log';
 REVOKE ALL ON webhook.queued FROM PUBLIC;
@@ -1422,13 +1512,60 @@ SELECT h.id,
        h.created_at
   FROM webhook.hook h
   LEFT JOIN LATERAL (
-        -- one pass over the webhook's deliveries
-        SELECT pg_catalog.count(*) FILTER (WHERE q.status IN ('p', 's', 'r')) AS pending,
-               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'd') AS delivered,
-               pg_catalog.count(*) FILTER (WHERE q.status OPERATOR(pg_catalog.=) 'f') AS failed,
-               pg_catalog.min(q.created_at) FILTER (WHERE q.status IN ('p', 's', 'r')) AS oldest_pending
-          FROM webhook.queued q
-         WHERE q.hook_id OPERATOR(pg_catalog.=) h.id
+        -- per webhook: the queue's rows by status, the log's pending events
+        -- counted per chunk (webhook._chunk_pending), delivered events from
+        -- the progress rows (less those that have a row in the queue since,
+        -- replayed or redelivered); no read of every event of the log
+        SELECT (SELECT pg_catalog.count(*) FROM webhook.queue q
+                 WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id)
+               OPERATOR(pg_catalog.+)
+               (COALESCE(pg_catalog.sum(lp.n), 0) OPERATOR(pg_catalog.-) COALESCE(pg_catalog.sum(lq.n), 0))::bigint
+               AS pending,
+               (SELECT pg_catalog.count(*) FROM webhook.queue q
+                 WHERE q.status OPERATOR(pg_catalog.=) 'd' AND q.hook_id OPERATOR(pg_catalog.=) h.id)
+               OPERATOR(pg_catalog.+)
+               (SELECT COALESCE(pg_catalog.sum(p.n), 0) FROM webhook.progress p
+                 WHERE p.hook_id OPERATOR(pg_catalog.=) h.id)
+               OPERATOR(pg_catalog.-)
+               (SELECT pg_catalog.count(*) FROM webhook.queue q
+                 WHERE q.hook_id OPERATOR(pg_catalog.=) h.id
+                   AND EXISTS (SELECT FROM webhook.progress p
+                                WHERE p.ids OPERATOR(pg_catalog.@>) q.id
+                                  AND p.hook_id OPERATOR(pg_catalog.+) 0 OPERATOR(pg_catalog.=) h.id)) AS delivered,
+               (SELECT pg_catalog.count(*) FROM webhook.queue q
+                 WHERE q.status OPERATOR(pg_catalog.=) 'f' AND q.hook_id OPERATOR(pg_catalog.=) h.id) AS failed,
+               LEAST((SELECT pg_catalog.min(q.created_at) FROM webhook.queue q
+                       WHERE q.status IN ('p', 's', 'r') AND q.hook_id OPERATOR(pg_catalog.=) h.id),
+                     pg_catalog.min(lp.oldest)) AS oldest_pending
+          FROM (SELECT cu.done, cu.upto, cu.pos
+                  FROM (SELECT) one LEFT JOIN webhook.cursor cu ON cu.hook_id OPERATOR(pg_catalog.=) h.id) cu
+          LEFT JOIN LATERAL (
+                SELECT * FROM webhook.log_0
+                 WHERE txid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(cu.done), '0'::pg_catalog.xid8)
+                UNION ALL
+                SELECT * FROM webhook.log_1
+                 WHERE txid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(cu.done), '0'::pg_catalog.xid8)
+                UNION ALL
+                SELECT * FROM webhook.log_2
+                 WHERE txid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(cu.done), '0'::pg_catalog.xid8)) l
+            ON h.id OPERATOR(pg_catalog.=) ANY (l.hooks)
+           AND NOT COALESCE(pg_catalog.pg_visible_in_snapshot(l.txid, cu.done)
+                            OR (pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)
+                                AND l.last_id OPERATOR(pg_catalog.<=) cu.pos), false)
+          LEFT JOIN LATERAL (
+                SELECT pg_catalog.array_position(l.hooks, h.id) AS bit,
+                       CASE WHEN pg_catalog.pg_visible_in_snapshot(l.txid, cu.upto)
+                            THEN cu.pos END AS after) k ON true
+          LEFT JOIN LATERAL webhook._chunk_pending(l.changes, l.first_id, k.bit, k.after) lp ON true
+          -- those past the cursor's position that have a row of their own already
+          -- (a retry, or one queued behind a retry) are counted with the queue's
+          LEFT JOIN LATERAL (
+                SELECT pg_catalog.count(*) AS n FROM webhook.queue q
+                 WHERE q.id OPERATOR(pg_catalog.>=) webhook._delivery_id(
+                           GREATEST(l.first_id, k.after OPERATOR(pg_catalog.+) 1), k.bit OPERATOR(pg_catalog.-) 1)
+                   AND q.id OPERATOR(pg_catalog.<=) webhook._delivery_id(l.last_id, k.bit OPERATOR(pg_catalog.-) 1)
+                   AND (q.id OPERATOR(pg_catalog.%) 32) OPERATOR(pg_catalog.=) (k.bit OPERATOR(pg_catalog.-) 1)
+                   AND q.hook_id OPERATOR(pg_catalog.=) h.id) lq ON l.first_id IS NOT NULL
         ) c ON true
  WHERE pg_catalog.pg_has_role(h.owner, 'MEMBER');
 
