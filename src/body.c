@@ -390,41 +390,33 @@ append_json_row(StringInfo buf, text *row)
  * the TRUNCATE of a partition).  Compact, no spaces.
  */
 static void
-append_json_event(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
+append_json_event(StringInfo buf, const WebhookEvent *ev, const char *webhook_name,
 				  const char *type, const char *operation, const char *timestamp)
 {
-	bool		isnull;
-	char		op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
-	int64		event_id = DatumGetInt64(GetAttributeByName(q, "event_id", &isnull));
-
 	appendStringInfo(buf, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"data\":{\"event_id\":" INT64_FORMAT ",\"webhook\":",
-					 type, timestamp, event_id);
+					 type, timestamp, ev->event_id);
 	escape_json(buf, webhook_name);
 	if (operation != NULL)
 	{
-		text	   *partition = text_field(q, "truncated_partition");
-		Datum		changed;
-
 		appendStringInfoString(buf, ",\"schema\":");
-		escape_json(buf, text_to_cstring(text_field(q, "schema_name")));
+		escape_json(buf, ev->schema);
 		appendStringInfoString(buf, ",\"table\":");
-		escape_json(buf, text_to_cstring(text_field(q, "table_name")));
+		escape_json(buf, ev->table);
 		appendStringInfo(buf, ",\"operation\":\"%s\",\"new\":", operation);
-		append_json_row(buf, text_field(q, "new_row"));
+		append_json_row(buf, ev->new_row);
 		appendStringInfoString(buf, ",\"old\":");
-		append_json_row(buf, text_field(q, "old_row"));
-		if (op == 'U')
+		append_json_row(buf, ev->old_row);
+		if (ev->op == 'U')
 		{
-			changed = GetAttributeByName(q, "changed", &isnull);
 			appendStringInfoString(buf, ",\"changed\":");
-			append_changed_json(buf, changed, isnull);
+			append_changed_json(buf, ev->changed, ev->changed_null);
 		}
-		if (DatumGetBool(GetAttributeByName(q, "truncated", &isnull)) && !isnull)
+		if (ev->truncated)
 			appendStringInfoString(buf, ",\"truncated\":true");
-		if (partition != NULL)
+		if (ev->partition != NULL)
 		{
 			appendStringInfoString(buf, ",\"partition\":");
-			append_json_row(buf, partition);
+			append_json_row(buf, ev->partition);
 		}
 	}
 	appendStringInfoString(buf, "}}");
@@ -435,42 +427,37 @@ append_json_event(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
  * same fields as the JSON body.
  */
 static void
-append_xml_event(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
+append_xml_event(StringInfo buf, const WebhookEvent *ev, const char *webhook_name,
 				 const char *type, const char *operation, const char *timestamp)
 {
-	bool		isnull;
-	char		op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
-	int64		event_id = DatumGetInt64(GetAttributeByName(q, "event_id", &isnull));
-
 	appendStringInfo(buf, "<event " XSI_NAMESPACE " type=\"%s\" timestamp=\"%s\">", type, timestamp);
-	appendStringInfo(buf, "<event_id>" INT64_FORMAT "</event_id><webhook>", event_id);
+	appendStringInfo(buf, "<event_id>" INT64_FORMAT "</event_id><webhook>", ev->event_id);
 	append_text(buf, webhook_name);
 	appendStringInfoString(buf, "</webhook>");
 	if (operation != NULL)
 	{
-		char	   *schema = text_to_cstring(text_field(q, "schema_name"));
-		char	   *table = text_to_cstring(text_field(q, "table_name"));
+		const char *schema = ev->schema;
+		const char *table = ev->table;
 		Oid			nsp = get_namespace_oid(schema, true);
 		Oid			relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
-		Datum		changed = GetAttributeByName(q, "changed", &isnull);
 
 		appendStringInfoString(buf, "<schema>");
 		append_text(buf, schema);
 		appendStringInfoString(buf, "</schema><table>");
 		append_text(buf, table);
 		appendStringInfo(buf, "</table><operation>%s</operation>", operation);
-		append_row(buf, "new", text_field(q, "new_row"), relid);
-		append_row(buf, "old", text_field(q, "old_row"), relid);
-		if (op == 'U')
+		append_row(buf, "new", ev->new_row, relid);
+		append_row(buf, "old", ev->old_row, relid);
+		if (ev->op == 'U')
 		{
 			appendStringInfoString(buf, "<changed>");
-			if (!isnull)
+			if (!ev->changed_null)
 			{
 				Datum	   *names;
 				bool	   *nulls;
 				int			n;
 
-				deconstruct_array(DatumGetArrayTypeP(changed), TEXTOID, -1, false,
+				deconstruct_array(DatumGetArrayTypeP(ev->changed), TEXTOID, -1, false,
 								  TYPALIGN_INT, &names, &nulls, &n);
 				for (int i = 0; i < n; i++)
 				{
@@ -483,45 +470,65 @@ append_xml_event(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
 			}
 			appendStringInfoString(buf, "</changed>");
 		}
-		if (DatumGetBool(GetAttributeByName(q, "truncated", &isnull)) && !isnull)
+		if (ev->truncated)
 			appendStringInfoString(buf, "<truncated>true</truncated>");
 	}
 	appendStringInfoString(buf, "</event>");
 }
 
 /*
- * Append the body of one event, a webhook.queue row q (a row of the queue,
- * or one the log's loader made), sent to the webhook named webhook_name,
- * in format; in the server encoding (webhook_body_to_utf8 converts it).
+ * Append the body of one event sent to the webhook named webhook_name, in
+ * format, in the server encoding (webhook_body_to_utf8 converts it).
  * Returns false, appending nothing, when the stored event is damaged (an
  * unknown operation, an infinite capture time).  This is the one place a
- * body is built: the worker calls it for every delivery, and the SQL
- * functions webhook._body and webhook._body_xml show what it builds.
+ * body is built: the worker calls it for every delivery (from the queue or
+ * the log), and the SQL functions webhook._body and webhook._body_xml show
+ * what it builds.
  */
 bool
-webhook_event_body(StringInfo buf, HeapTupleHeader q, const char *webhook_name,
+webhook_event_body(StringInfo buf, const WebhookEvent *ev, const char *webhook_name,
 				   WebhookFormat format)
 {
-	bool		isnull;
-	char		op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
-	TimestampTz created = DatumGetTimestampTz(GetAttributeByName(q, "created_at", &isnull));
 	const char *type;
 	const char *operation;
 	struct pg_tm tm;
 	fsec_t		fsec;
 	char		timestamp[64];
 
-	if (!event_names(op, &type, &operation))
+	if (!event_names(ev->op, &type, &operation))
 		return false;
-	if (TIMESTAMP_NOT_FINITE(created) || timestamp2tm(created, NULL, &tm, &fsec, NULL, NULL) != 0)
+	if (TIMESTAMP_NOT_FINITE(ev->at) || timestamp2tm(ev->at, NULL, &tm, &fsec, NULL, NULL) != 0)
 		return false;
 	snprintf(timestamp, sizeof(timestamp), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
 			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
 	if (format == WEBHOOK_FORMAT_XML)
-		append_xml_event(buf, q, webhook_name, type, operation, timestamp);
+		append_xml_event(buf, ev, webhook_name, type, operation, timestamp);
 	else
-		append_json_event(buf, q, webhook_name, type, operation, timestamp);
+		append_json_event(buf, ev, webhook_name, type, operation, timestamp);
 	return true;
+}
+
+/* An event as a row of webhook.queue q holds it (pointing into q). */
+void
+webhook_event_from_queue(HeapTupleHeader q, WebhookEvent *ev)
+{
+	bool		isnull;
+	text	   *t;
+
+	ev->op = DatumGetChar(GetAttributeByName(q, "op", &isnull));
+	ev->at = DatumGetTimestampTz(GetAttributeByName(q, "created_at", &isnull));
+	if (isnull)
+		ev->at = DT_NOEND;		/* damaged: no body */
+	ev->event_id = DatumGetInt64(GetAttributeByName(q, "event_id", &isnull));
+	t = text_field(q, "schema_name");
+	ev->schema = t ? text_to_cstring(t) : "";
+	t = text_field(q, "table_name");
+	ev->table = t ? text_to_cstring(t) : "";
+	ev->old_row = text_field(q, "old_row");
+	ev->new_row = text_field(q, "new_row");
+	ev->changed = GetAttributeByName(q, "changed", &ev->changed_null);
+	ev->truncated = DatumGetBool(GetAttributeByName(q, "truncated", &isnull)) && !isnull;
+	ev->partition = text_field(q, "truncated_partition");
 }
 
 /*
@@ -586,10 +593,12 @@ body_function(FunctionCallInfo fcinfo, WebhookFormat format)
 {
 	HeapTupleHeader q = PG_GETARG_HEAPTUPLEHEADER(0);
 	char	   *webhook_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	WebhookEvent ev;
 	StringInfoData buf;
 
+	webhook_event_from_queue(q, &ev);
 	initStringInfo(&buf);
-	if (!webhook_event_body(&buf, q, webhook_name, format))
+	if (!webhook_event_body(&buf, &ev, webhook_name, format))
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(buf.data, buf.len));
 }

@@ -13,7 +13,8 @@
  * (a retry, a failure, one queued behind an earlier one of its row).
  *
  * The worker loads a webhook's next events of the batch in id order
- * (webhook_cursor_load), sends them, and records per batch of outcomes
+ * (webhook_cursor_load: SQL finds the next chunks, C unpacks them), sends
+ * them, and records per batch of outcomes
  * (webhook_cursor_record): the delivered ones as one webhook.progress row
  * per webhook, the others as rows of webhook.queue, and the cursor's new
  * position, all in one transaction.  So a successful delivery writes
@@ -41,7 +42,12 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "access/htup_details.h"
+#include "common/hashfn.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
 
 #include "webhook.h"
 #include "settings.h"
@@ -92,8 +98,10 @@ static SPIPlanPtr snapshot_plan;
 static SPIPlanPtr tick_plan;
 static SPIPlanPtr prune_plan;
 static SPIPlanPtr gate_plan;
-static SPIPlanPtr load_plan;
-static SPIPlanPtr scan_plan;
+static SPIPlanPtr hook_plan;
+static SPIPlanPtr held_plan;
+static SPIPlanPtr chunks_plan;
+static SPIPlanPtr queued_plan;
 static SPIPlanPtr spill_plan;
 static SPIPlanPtr progress_plan;
 static SPIPlanPtr copy_plan;
@@ -198,75 +206,44 @@ prepare_plans(void)
 		"   LIMIT " CppAsString2(WEBHOOK_QUEUE_GATE) " OPERATOR(pg_catalog.+) 1) x",
 		1, hook);
 
+	/* what a load needs of the webhook */
+	hook_plan = keep("SELECT " WEBHOOK_CLAIM_HOOK_COLUMNS " FROM webhook.hook h"
+					 " WHERE h.id OPERATOR(pg_catalog.=) $1", 1, hook);
+	/* the lanes (and tables) of its deliveries waiting in webhook.queue */
+	held_plan = keep(
+		"SELECT q.lane, q.op OPERATOR(pg_catalog.=) 'T',"
+		"       pg_catalog.hashtextextended(q.schema_name OPERATOR(pg_catalog.||) '.'"
+		"                                   OPERATOR(pg_catalog.||) q.table_name, 0)"
+		"  FROM webhook.queue q"
+		" WHERE q.status IN ('p', 'r') AND q.hook_id OPERATOR(pg_catalog.=) $1",
+		1, hook);
 	{
 		Oid			types[4] = {INT4OID, INT8OID, INT4OID, INT4OID};
 
 		/*
-		 * The next $3 events of webhook $1's batch after event $2 (or after
-		 * pos), that have no row in webhook.queue, shaped as worker.c's
-		 * claim returns them, plus the chunk's txid, the event id and
-		 * whether an earlier delivery of its row waits in webhook.queue.
-		 * Events are in id order, and chunks hold disjoint ranges of ids:
-		 * only the next $4 chunks are unpacked (each has at least one event
-		 * for the webhook, or it would not name it).
+		 * The next chunks of webhook $1's batch after event $2 (or after
+		 * pos), in id order: enough for $4 events of any webhook
+		 * (NEXT_CHUNKS).  $3 is unused.
 		 */
-		load_plan = keep(
-			"WITH hooks AS MATERIALIZED ("
-			"  SELECT " WEBHOOK_CLAIM_HOOK_COLUMNS " FROM webhook.hook h"
-			"   WHERE h.id OPERATOR(pg_catalog.=) $1"
-			"), cu AS MATERIALIZED ("
-			"  SELECT c.done, c.upto, GREATEST(c.pos, $2) AS after FROM webhook.cursor c"
-			"   WHERE c.hook_id OPERATOR(pg_catalog.=) $1"
-			"), held AS MATERIALIZED ("
-			"  SELECT q.lane, q.op, q.schema_name, q.table_name FROM webhook.queue q"
-			"   WHERE q.status IN ('p', 'r') AND q.hook_id OPERATOR(pg_catalog.=) $1"
-			"), ch AS MATERIALIZED (" NEXT_CHUNKS
-			"), ev AS ("
-			"  SELECT l.txid, " EVENT_ID " AS event_id, b.bit, l.schema_name, l.table_name,"
-			"         c.op, c.at, c.old_row, c.new_row, c.changed, c.truncated, c.partition, c.lane"
-			"    FROM cu, ch l"
-			CHUNK_EVENTS
-			"   WHERE " EVENT_ID " OPERATOR(pg_catalog.>) cu.after"
-			"     AND " BIT_SET
-			"     AND NOT EXISTS (SELECT FROM webhook.queue q"
-			"          WHERE q.id OPERATOR(pg_catalog.=) webhook._delivery_id(" EVENT_ID ", b.bit))"
-			"   ORDER BY 2 LIMIT $3"
-			")"
-			" SELECT webhook._delivery_id(ev.event_id, ev.bit), $1, 1, hooks.max_attempts,"
-			"   hooks.url, hooks.secret, hooks.header_lines, hooks.timeout_ms,"
-			"   hooks.msg_prefix OPERATOR(pg_catalog.||) ev.event_id,"
-			"   e.q,"
-			"   hooks.fifo, hooks.batch_size, hooks.format, ev.lane,"
-			"   pg_catalog.hashtextextended(ev.schema_name OPERATOR(pg_catalog.||) '.'"
-			"                               OPERATOR(pg_catalog.||) ev.table_name, 0),"
-			"   ev.op OPERATOR(pg_catalog.=) 'T', hooks.name,"
-			"   ev.txid::pg_catalog.text, ev.event_id,"
-			"   EXISTS (SELECT FROM held"
-			"            WHERE held.lane OPERATOR(pg_catalog.=) ev.lane"
-			"               OR ((held.op OPERATOR(pg_catalog.=) 'T' OR ev.op OPERATOR(pg_catalog.=) 'T')"
-			"                   AND held.schema_name OPERATOR(pg_catalog.=) ev.schema_name"
-			"                   AND held.table_name OPERATOR(pg_catalog.=) ev.table_name))"
-			"   FROM ev CROSS JOIN hooks"
-			"  CROSS JOIN LATERAL (SELECT ROW(webhook._delivery_id(ev.event_id, ev.bit), ev.event_id, $1,"
-			"          ev.op, ev.schema_name, ev.table_name, ev.at, ev.old_row, ev.new_row, ev.changed,"
-			"          ev.truncated, ev.partition, 'p'::\"char\", 0, '-infinity'::pg_catalog.timestamptz,"
-			"          NULL::pg_catalog.timestamptz, NULL::pg_catalog.int4, NULL::pg_catalog.text,"
-			"          NULL::pg_catalog.text, NULL::pg_catalog.timestamptz, ev.lane)::webhook.queue AS q) e"
-			"  ORDER BY ev.event_id",
-			4, types);
-	}
-
-	{
-		Oid			types[4] = {INT4OID, INT8OID, INT4OID, INT4OID};
-
-		/* the last event id of the chunks a load with the same arguments unpacks */
-		scan_plan = keep(
+		chunks_plan = keep(
 			"WITH cu AS MATERIALIZED ("
 			"  SELECT c.done, c.upto, GREATEST(c.pos, $2) AS after FROM webhook.cursor c"
 			"   WHERE c.hook_id OPERATOR(pg_catalog.=) $1 AND $3 OPERATOR(pg_catalog.=) $3"
 			"), ch AS (" NEXT_CHUNKS ")"
-			" SELECT pg_catalog.max(ch.last_id) FROM ch",
+			" SELECT ch.txid::pg_catalog.text, ch.first_id, ch.last_id, ch.schema_name,"
+			"        ch.table_name, ch.hooks, ch.changes, (SELECT cu.after FROM cu)"
+			"   FROM ch ORDER BY ch.first_id",
 			4, types);
+	}
+	{
+		Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+
+		/* the webhook's deliveries with a row in webhook.queue, among ids $2 to $3 */
+		queued_plan = keep(
+			"SELECT q.id FROM webhook.queue q"
+			" WHERE q.id OPERATOR(pg_catalog.>=) $2 AND q.id OPERATOR(pg_catalog.<=) $3"
+			"   AND q.hook_id OPERATOR(pg_catalog.=) $1 ORDER BY q.id",
+			3, types);
 	}
 
 	spill_plan = keep(
@@ -426,50 +403,181 @@ webhook_cursor_queued(int32 hook_id)
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-/*
- * Load the next events of webhook hook_id's batch after event id after
- * (or after its cursor's pos, if that is further), at most limit; the rows
- * are in SPI_tuptable, in id order (see load_plan for their columns).
- */
-uint64
-webhook_cursor_load(int32 hook_id, int64 after, int limit)
+/* A lane of a delivery waiting in webhook.queue (webhook_cursor_load). */
+typedef struct HeldLane
 {
-	Datum		args[4];
+	int64		lane;
+	bool		truncate;
+	int64		table;
+} HeldLane;
 
-	prepare_plans();
-	args[0] = Int32GetDatum(hook_id);
-	args[1] = Int64GetDatum(after);
-	args[2] = Int32GetDatum(limit);
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
 
-	/* chunks enough for limit events, and for a window's worth that may be in the queue */
-	args[3] = Int32GetDatum(limit + webhook_max_in_flight);
-	if (SPI_execute_plan(load_plan, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the event log for webhook %d", hook_id);
-	return SPI_processed;
+	return (x > y) - (x < y);
 }
 
 /*
- * After a load that returned nothing: the last event id of the chunks it
- * looked at (every event of them after "after" for the webhook has a row in
- * webhook.queue already), from which the next load may start; 0 if there
- * were none: the batch has nothing more.
+ * The next events, at most limit, of webhook hook_id's batch after event
+ * after (or after the cursor's pos), in id order, that have no row in
+ * webhook.queue, into *events (palloc'd in the current memory context,
+ * pointing into SPI's results: valid until the transaction ends).  *hook
+ * and *hookdesc get the webhook's row (WEBHOOK_CLAIM_HOOK_COLUMNS).  The
+ * chunks are read as they are stored and unpacked here, in C: only the
+ * next few (enough for limit events and a window's worth that may be in
+ * the queue), each detoasted once.  Returns how many events; when none,
+ * *scanned is the last event id of the chunks looked at (every event of
+ * them for the webhook has a row in webhook.queue: the next load may start
+ * there), 0 if there were no chunks (the batch has nothing more).
  */
-int64
-webhook_cursor_scanned(int32 hook_id, int64 after, int limit)
+int
+webhook_cursor_load(int32 hook_id, int64 after, int limit, WebhookLogEvent **events,
+					HeapTuple *hook, TupleDesc *hookdesc, int64 *scanned)
 {
 	Datum		args[4];
 	bool		isnull;
-	Datum		d;
+	SPITupleTable *chunks;
+	HeldLane   *held = NULL;
+	int			nheld = 0;
+	int64	   *queued = NULL;
+	int			nqueued = 0;
+	int			n = 0;
+	int64		lo = PG_INT64_MAX;
+	int64		hi = 0;
+	WebhookLogEvent *out;
 
 	prepare_plans();
+	*events = NULL;
+	*scanned = 0;
 	args[0] = Int32GetDatum(hook_id);
+	if (SPI_execute_plan(hook_plan, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webhook %d", hook_id);
+	if (SPI_processed == 0)
+		return 0;
+	*hook = SPI_copytuple(SPI_tuptable->vals[0]);
+	*hookdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+
 	args[1] = Int64GetDatum(after);
 	args[2] = Int32GetDatum(limit);
+	/* chunks enough for limit events, and for a window's worth that may be in the queue */
 	args[3] = Int32GetDatum(limit + webhook_max_in_flight);
-	if (SPI_execute_plan(scan_plan, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(chunks_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the event log for webhook %d", hook_id);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? 0 : DatumGetInt64(d);
+	chunks = SPI_tuptable;
+	if (chunks->numvals == 0)
+		return 0;
+	after = DatumGetInt64(SPI_getbinval(chunks->vals[0], chunks->tupdesc, 8, &isnull));
+	for (uint64 i = 0; i < chunks->numvals; i++)
+	{
+		lo = Min(lo, DatumGetInt64(SPI_getbinval(chunks->vals[i], chunks->tupdesc, 2, &isnull)));
+		hi = Max(hi, DatumGetInt64(SPI_getbinval(chunks->vals[i], chunks->tupdesc, 3, &isnull)));
+	}
+	*scanned = hi;
+
+	/* what waits in the queue: rows of these events, and lanes held by a retry */
+	args[1] = Int64GetDatum(lo * 32);
+	args[2] = Int64GetDatum(hi * 32 + 31);
+	if (SPI_execute_plan(queued_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the queue for webhook %d", hook_id);
+	nqueued = (int) SPI_processed;
+	queued = palloc(sizeof(int64) * (nqueued + 1));
+	for (int i = 0; i < nqueued; i++)
+		queued[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	if (SPI_execute_plan(held_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the queue for webhook %d", hook_id);
+	nheld = (int) SPI_processed;
+	held = palloc(sizeof(HeldLane) * (nheld + 1));
+	for (int i = 0; i < nheld; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+
+		held[i].lane = DatumGetInt64(SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull));
+		held[i].truncate = DatumGetBool(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		held[i].table = DatumGetInt64(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull));
+	}
+
+	out = palloc(sizeof(WebhookLogEvent) * Max(limit, 1));
+	for (uint64 i = 0; i < chunks->numvals && n < limit; i++)
+	{
+		HeapTuple	ct = chunks->vals[i];
+		TupleDesc	cd = chunks->tupdesc;
+		int64		first_id = DatumGetInt64(SPI_getbinval(ct, cd, 2, &isnull));
+		char	   *schema = TextDatumGetCString(SPI_getbinval(ct, cd, 4, &isnull));
+		char	   *table = TextDatumGetCString(SPI_getbinval(ct, cd, 5, &isnull));
+		char	   *txid = TextDatumGetCString(SPI_getbinval(ct, cd, 1, &isnull));
+		ArrayType  *hooks = DatumGetArrayTypeP(SPI_getbinval(ct, cd, 6, &isnull));
+		ArrayType  *changes = DatumGetArrayTypeP(SPI_getbinval(ct, cd, 7, &isnull));
+		int32	   *hook_ids = (int32 *) ARR_DATA_PTR(hooks);
+		int			nhooks = ArrayGetNItems(ARR_NDIM(hooks), ARR_DIMS(hooks));
+		int			bit = -1;
+		int64		table_hash;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		TupleDesc	change_desc;
+		StringInfoData qualified;
+
+		for (int k = 0; k < nhooks && !ARR_HASNULL(hooks); k++)
+			if (hook_ids[k] == hook_id)
+				bit = k;
+		if (bit < 0 || bit >= 32)
+			continue;
+		initStringInfo(&qualified);
+		appendStringInfo(&qualified, "%s.%s", schema, table);
+		table_hash = (int64) DatumGetUInt64(hash_any_extended((unsigned char *) qualified.data,
+															  qualified.len, 0));
+		get_typlenbyvalalign(ARR_ELEMTYPE(changes), &typlen, &typbyval, &typalign);
+		deconstruct_array(changes, ARR_ELEMTYPE(changes), typlen, typbyval, typalign,
+						  &elems, &nulls, &nelems);
+		change_desc = lookup_rowtype_tupdesc(ARR_ELEMTYPE(changes), -1);
+		for (int j = 0; j < nelems && n < limit; j++)
+		{
+			int64		event_id = first_id + j;
+			int64		delivery_id = event_id * 32 + bit;
+			HeapTupleData tuple;
+			int32		mask;
+			int64		lane;
+			bool		truncate;
+			WebhookLogEvent *ev;
+
+			if (event_id <= after || nulls[j])
+				continue;
+			tuple.t_data = DatumGetHeapTupleHeader(elems[j]);
+			tuple.t_len = HeapTupleHeaderGetDatumLength(tuple.t_data);
+			ItemPointerSetInvalid(&tuple.t_self);
+			tuple.t_tableOid = InvalidOid;
+			mask = DatumGetInt32(heap_getattr(&tuple, WEBHOOK_CHANGE_MASK, change_desc, &isnull));
+			if (isnull || (mask & (int32) (UINT32_C(1) << bit)) == 0)
+				continue;
+			if (nqueued > 0 && bsearch(&delivery_id, queued, nqueued, sizeof(int64), compare_int64))
+				continue;
+			lane = DatumGetInt64(heap_getattr(&tuple, WEBHOOK_CHANGE_LANE, change_desc, &isnull));
+			truncate = DatumGetChar(heap_getattr(&tuple, WEBHOOK_CHANGE_OP, change_desc, &isnull)) == 'T';
+			ev = &out[n++];
+			ev->event_id = event_id;
+			ev->delivery_id = delivery_id;
+			ev->change = tuple.t_data;
+			ev->txid = txid;
+			ev->schema = schema;
+			ev->table = table;
+			ev->lane = lane;
+			ev->table_hash = table_hash;
+			ev->truncate = truncate;
+			ev->blocked = false;
+			for (int k = 0; k < nheld && !ev->blocked; k++)
+				ev->blocked = held[k].lane == lane ||
+					((held[k].truncate || truncate) && held[k].table == table_hash);
+		}
+		ReleaseTupleDesc(change_desc);
+	}
+	*events = out;
+	return n;
 }
 
 /*

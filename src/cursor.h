@@ -11,6 +11,8 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "executor/spi.h"
 
 /*
@@ -39,10 +41,44 @@
 	"   AS timeout_ms," \
 	" 'msg_' OPERATOR(pg_catalog.||) h.token OPERATOR(pg_catalog.||) '_' AS msg_prefix"
 
-/* the columns webhook_cursor_load returns after those of a claim */
-#define WEBHOOK_LOAD_TXID 18
-#define WEBHOOK_LOAD_EVENT_ID 19
-#define WEBHOOK_LOAD_BLOCKED 20
+/* the columns of WEBHOOK_CLAIM_HOOK_COLUMNS, as webhook_cursor_load returns them */
+#define WEBHOOK_HOOK_ID 1
+#define WEBHOOK_HOOK_NAME 2
+#define WEBHOOK_HOOK_URL 3
+#define WEBHOOK_HOOK_MAX_ATTEMPTS 4
+#define WEBHOOK_HOOK_FIFO 5
+#define WEBHOOK_HOOK_BATCH_SIZE 6
+#define WEBHOOK_HOOK_FORMAT 7
+#define WEBHOOK_HOOK_SECRET 8
+#define WEBHOOK_HOOK_HEADER_LINES 9
+#define WEBHOOK_HOOK_TIMEOUT_MS 10
+#define WEBHOOK_HOOK_MSG_PREFIX 11
+
+/* the fields of webhook.change (attribute numbers) */
+#define WEBHOOK_CHANGE_OP 1
+#define WEBHOOK_CHANGE_AT 2
+#define WEBHOOK_CHANGE_MASK 3
+#define WEBHOOK_CHANGE_TRUNCATED 4
+#define WEBHOOK_CHANGE_OLD_ROW 5
+#define WEBHOOK_CHANGE_NEW_ROW 6
+#define WEBHOOK_CHANGE_CHANGED 7
+#define WEBHOOK_CHANGE_PARTITION 8
+#define WEBHOOK_CHANGE_LANE 9
+
+/* One event of the log a load found for a webhook (webhook_cursor_load). */
+typedef struct WebhookLogEvent
+{
+	int64		event_id;
+	int64		delivery_id;
+	HeapTupleHeader change;		/* a webhook.change */
+	const char *txid;			/* its chunk's transaction, as text */
+	const char *schema;
+	const char *table;
+	int64		lane;
+	int64		table_hash;		/* as the queue's claim hashes schema.table */
+	bool		truncate;
+	bool		blocked;		/* an earlier delivery of its row waits in the queue */
+} WebhookLogEvent;
 
 /* Deliveries from the log that get rows of their own: parallel arrays. */
 typedef struct WebhookCopy
@@ -67,8 +103,8 @@ extern Datum webhook_cursor_snapshot(void);
 extern void webhook_cursor_tick(Datum snapshot);
 extern int	webhook_cursor_next_batch(int32 hook_id);
 extern int	webhook_cursor_queued(int32 hook_id);
-extern uint64 webhook_cursor_load(int32 hook_id, int64 after, int limit);
-extern int64 webhook_cursor_scanned(int32 hook_id, int64 after, int limit);
+extern int	webhook_cursor_load(int32 hook_id, int64 after, int limit, WebhookLogEvent **events,
+								HeapTuple *hook, TupleDesc *hookdesc, int64 *scanned);
 extern uint64 webhook_cursor_spill(int32 hook_id);
 extern void webhook_cursor_delivered(int n, Datum *hooks, Datum *ids, Datum *codes, Datum *ats);
 extern void webhook_cursor_copy(int n, WebhookCopy *copy);

@@ -24,26 +24,35 @@
 static bool poisoned = false;
 
 /*
- * Load the next events of slot's webhook (webhook_cursor_load) in a
- * subtransaction: if that fails (its stored headers are not an object, say,
- * or an event cannot be serialised), its events move into the queue
- * (webhook_cursor_spill), where the next, careful claim takes them one by
- * one and fails those that cannot be sent, so that the webhook's other
- * events and the other webhooks go on.  Returns false, with nothing loaded,
- * if the load failed; else *n and SPI_tuptable hold the rows.
+ * Load the next events of slot's webhook (webhook_cursor_load) and build
+ * their deliveries (admit.c), in a subtransaction: if that fails (its
+ * stored headers are not an object, say, or an event cannot be
+ * serialised), the deliveries of this load are dropped and its events
+ * move into the queue (webhook_cursor_spill), where the next, careful
+ * claim takes them one by one and fails those that cannot be sent, so that
+ * the webhook's other events and the other webhooks go on.  Returns false,
+ * with nothing loaded, if the load failed; else *n is how many were
+ * loaded, and *scanned as webhook_cursor_load says.
  */
 static bool
-load_guarded(HookSlot *slot, int64 after, int room, uint64 *n)
+load_guarded(HookSlot *slot, int64 after, int room, Oid ext, int *n, int64 *scanned)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	bool		ok = true;
+	int			keep = webhook_fresh_count();
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		*n = webhook_cursor_load(slot->hook_id, after, room);
+		WebhookLogEvent *events;
+		HeapTuple	hook;
+		TupleDesc	hookdesc;
+
+		*n = webhook_cursor_load(slot->hook_id, after, room, &events, &hook, &hookdesc, scanned);
+		if (*n > 0)
+			webhook_take_log_events(hook, hookdesc, events, *n, ext);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -58,6 +67,8 @@ load_guarded(HookSlot *slot, int64 after, int room, uint64 *n)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		webhook_fresh_drop(keep);
+		*n = 0;
 		ok = false;
 
 		/* not the events' fault (deadlock, resources, ...): the claim fails */
@@ -91,19 +102,17 @@ load_guarded(HookSlot *slot, int64 after, int room, uint64 *n)
  * batch has nothing more.  Returns false if the load failed.
  */
 static bool
-load_next(HookSlot *slot, int64 after, int room, uint64 *n, bool *exhausted)
+load_next(HookSlot *slot, int64 after, int room, Oid ext, int *n, bool *exhausted)
 {
 	for (int tries = 0;; tries++)
 	{
 		int64		scanned;
 
 		*exhausted = false;
-		if (!load_guarded(slot, after, room, n))
+		if (!load_guarded(slot, after, room, ext, n, &scanned))
 			return false;
 		if (*n > 0 || tries == 3)
 			return true;
-		SPI_freetuptable(SPI_tuptable);
-		scanned = webhook_cursor_scanned(slot->hook_id, after, room);
 		if (scanned == 0)
 		{
 			*exhausted = true;
@@ -143,7 +152,7 @@ webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned_out)
 		int			room;
 		int			queued;
 		int64		after;
-		uint64		n;
+		int			n;
 		bool		exhausted;
 
 		if (slot->rewind)
@@ -177,14 +186,13 @@ webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned_out)
 				continue;		/* an empty batch: nothing to load */
 			after = 0;
 		}
-		if (!load_next(slot, after, room, &n, &exhausted))
+		if (!load_next(slot, after, room, ext, &n, &exhausted))
 			continue;
 		if (exhausted && !slot->switched_now && slot->tcount == 0 && slot->log_held == 0)
 		{
 			/* nothing left of this batch, and all of it settled: the next one */
 			int			next;
 
-			SPI_freetuptable(SPI_tuptable);
 			next = webhook_cursor_next_batch(a->id);
 			slot->loaded_now = slot->exhausted_now = true;
 			if (next < 0)
@@ -193,12 +201,9 @@ webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned_out)
 			slot->skipped_now = 0;	/* that was of the batch before */
 			if (next == 0)
 				continue;
-			if (!load_next(slot, 0, room, &n, &exhausted))
+			if (!load_next(slot, 0, room, ext, &n, &exhausted))
 				continue;
 		}
-		for (uint64 i = 0; i < n; i++)
-			webhook_take_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, ext);
-		SPI_freetuptable(SPI_tuptable);
 		slot->loaded_now = true;
 		slot->exhausted_now = exhausted;
 		got += n;

@@ -292,6 +292,11 @@ extern bool webhook_transient_error(ErrorData *edata);
 
 /* admit.c; take_row in a claim transaction */
 extern void webhook_take_row(HeapTuple tup, TupleDesc desc, Oid ext);
+struct WebhookLogEvent;
+extern void webhook_take_log_events(HeapTuple hook, TupleDesc hd,
+									const struct WebhookLogEvent *evs, int n, Oid ext);
+extern int	webhook_fresh_count(void);
+extern void webhook_fresh_drop(int keep);
 extern void webhook_discard_fresh(void);
 extern void webhook_admit_fresh(void);
 
