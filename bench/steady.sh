@@ -10,8 +10,8 @@
 # nginx (`return 204`); pgbench inserts one row per transaction at a fixed
 # rate (-R) for STEADY_SECONDS.  Every 30 s it samples: events committed,
 # delivered, pending, what the retention purge removed so far, the queue's
-# rows, dead tuples and autovacuum runs, pg_total_relation_size of
-# webhook.queue, its heap and its two indexes, and the worker's memory from
+# rows, dead tuples and autovacuum runs, the size of the event log, of
+# webhook.progress and of webhook.queue, and the worker's memory from
 # /proc.  After the load it waits (at most 120 s) until nothing is pending.
 # Prints a markdown table and a verdict on stdout (progress on stderr), and
 # stops everything it started.
@@ -85,25 +85,28 @@ say "work directory $WORK; PostgreSQL on port $PGPORT, nginx on $NGINX_PORT;" \
 	"${SECS}s at $RATE tx/s, webhook.retention = $RETENTION (${RET_S}s), autovacuum $AUTOVAC"
 
 # sample LABEL: one line of $SAMPLES (tab-separated):
-# label committed delivered pending failed purged rows dead autovacuums
-# (events get consecutive ids and only the purge deletes: purged = committed
-# - rows, delivered = committed - pending - failed)
-# total heap pkey work anon_kB rss_kB worker_pid
+# label committed delivered pending failed purged queue_rows dead autovacuums
+# (from webhook.webhooks: delivered and failed are those still kept, so
+# purged = committed - pending - delivered - failed is what retention
+# removed; dead tuples and autovacuums are webhook.queue's)
+# total log progress queue (bytes, with indexes and TOAST) anon_kB rss_kB worker_pid
 sample() {
 	local wpid rss row
 	wpid=$(worker_pid)
 	rss=$(rss_kb "$wpid")
 	row=$(sql -F $'\t' <<-'EOF'
-		SELECT c.n, c.n - q.pending - q.failed, q.pending, q.failed,
-		       c.n - q.total_rows, q.total_rows, s.n_dead_tup, s.autovacuum_count,
-		       pg_total_relation_size('webhook.queue'), pg_relation_size('webhook.queue'),
-		       coalesce(pg_relation_size(to_regclass('webhook.queue_pkey')), 0),
-		       coalesce(pg_relation_size(to_regclass('webhook.queue_work')), 0)
+		SELECT c.n, w.delivered, w.pending, w.failed,
+		       c.n - w.pending - w.delivered - w.failed, q.total_rows,
+		       s.n_dead_tup, s.autovacuum_count,
+		       l.size + pg_total_relation_size('webhook.progress')
+		         + pg_total_relation_size('webhook.queue'),
+		       l.size, pg_total_relation_size('webhook.progress'),
+		       pg_total_relation_size('webhook.queue')
 		  FROM (SELECT count(*) AS n FROM t_sink) c,
-		       (SELECT count(*) FILTER (WHERE status IN ('p', 'r', 's')) AS pending,
-		               count(*) FILTER (WHERE status = 'f') AS failed,
-		               count(*) AS total_rows
-		          FROM webhook.queue) q,
+		       (SELECT pending, delivered, failed FROM webhook.webhooks WHERE name = 'sink') w,
+		       (SELECT count(*) AS total_rows FROM webhook.queue) q,
+		       (SELECT pg_total_relation_size('webhook.log_0') + pg_total_relation_size('webhook.log_1')
+		               + pg_total_relation_size('webhook.log_2') AS size) l,
 		       pg_stat_user_tables s
 		 WHERE s.relid = 'webhook.queue'::regclass
 	EOF
@@ -140,7 +143,7 @@ say "load done: $TPS tps; schedule lag $LAG"
 t_end=$(date +%s)
 drained=no
 while [ $(($(date +%s) - t_end)) -lt "$DRAIN_WAIT" ]; do
-	[ "$(sql -c "SELECT EXISTS (SELECT 1 FROM webhook.queue WHERE status IN ('p', 'r', 's'))")" = f ] &&
+	[ "$(sql -c "SELECT pending FROM webhook.webhooks WHERE name = 'sink'")" = 0 ] &&
 		{ drained=yes; break; }
 	sleep 1
 done
@@ -153,7 +156,7 @@ LAST=$(tail -1 "$SAMPLES")
 MB() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 {
 	echo
-	echo "| s | committed | delivered | pending | purged | rows | dead | autovac | total MB | heap MB | pkey MB | work MB | worker RssAnon / VmRSS MB |"
+	echo "| s | committed | delivered | pending | purged | queue rows | dead | autovac | total MB | log MB | progress MB | queue MB | worker RssAnon / VmRSS MB |"
 	echo "| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |"
 	awk -F'\t' '{printf "| %s | %d | %d | %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f / %.1f |\n",
 	             $1, $2, $3, $4, $6, $7, $8, $9, $10 / 1048576, $11 / 1048576, $12 / 1048576,
@@ -172,9 +175,9 @@ MB() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 	cmp="end / ${ref_s:-}s = $r ($flat)"
 	[ -n "${ref_s:-}" ] || cmp="no sample at ${ref_at}s (retention + 60 s) to compare with"
 	IFS=$'\t' read -r _ committed delivered pending _ <<<"$LAST"
-	echo "Verdict: webhook.queue total size ${ref_s:+at ${ref_s}s (retention + 60 s) $(MB "$ref_b") MB, }at the end of the load" \
+	echo "Verdict: log + progress + queue size ${ref_s:+at ${ref_s}s (retention + 60 s) $(MB "$ref_b") MB, }at the end of the load" \
 		"(${end_s}s) $(MB "${end_b:-0}") MB, max $(MB "${max_b:-0}") MB (at ${max_s}s); $cmp." \
-		"After the load: $([ "$drained" = yes ] && echo "nothing pending, $delivered of $committed events delivered" ||
+		"After the load: $([ "$drained" = yes ] && echo "nothing pending of $committed events committed ($delivered delivered ones still kept, the rest past webhook.retention)" ||
 			echo "$pending of $committed events STILL UNDELIVERED after ${DRAIN_WAIT}s"); failed rows seen: $failed_max;" \
 		"worker pid(s) seen: $workers."
 	echo
