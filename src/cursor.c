@@ -32,7 +32,7 @@
  * log's tables from rotation for as long as it stays so: webhook_cursor_spill
  * moves its unsettled events into webhook.queue and its cursor to now.  The
  * worker also spills a webhook after a claim failed, so that the careful
- * claim of the queue (worker.c) finds the event that made it fail.
+ * claim of the queue (claim.c) finds the event that made it fail.
  *
  * All run in a worker transaction with SPI connected.
  *

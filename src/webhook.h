@@ -3,13 +3,14 @@
  * webhook.h
  *	  Declarations shared by the subsystems of the webhook extension.
  *
- * The extension has two paths.  The writer's path (capture.c) runs inside
- * the user's transaction: a row trigger queues an event in webhook.queue
- * and asks for its database's worker to be woken at commit (webhook.c).
- * The delivery path (worker.c) is one background worker per database with
- * the extension, started by a launcher (launcher.c); it claims due events,
- * posts them with libcurl (http.c), signs them (sign.c), checks where it
- * connects (guard.c) and records the outcome.
+ * The extension has two paths.  The writer's path (capture.c, eventlog.c)
+ * runs inside the user's transaction: a row trigger appends the change to
+ * the event log and asks for its database's worker to be woken at commit
+ * (wake.c).  The delivery path (worker.c and the files worker.h lists) is
+ * one background worker per database with the extension, started by a
+ * launcher (launcher.c); it reads the log through each webhook's cursor
+ * (cursor.c), posts with libcurl (http.c), signs (sign.c), checks where it
+ * connects (guard.c) and records the outcome.  Settings are in settings.h.
  *
  *-------------------------------------------------------------------------
  */

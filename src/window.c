@@ -122,6 +122,7 @@ lane_busy(HookSlot *slot, Delivery *d)
 	return false;
 }
 
+/* d is handed to libcurl: its lane (and table) is busy until it is done. */
 void
 webhook_lane_hold(HookSlot *slot, Delivery *d)
 {
@@ -141,6 +142,7 @@ webhook_lane_hold(HookSlot *slot, Delivery *d)
 	webhook_windows.sending_changed = true;
 }
 
+/* d is done: its lane is free again. */
 void
 webhook_lane_free(HookSlot *slot, Delivery *d)
 {
