@@ -1329,12 +1329,15 @@ REVOKE ALL ON FUNCTION webhook._body_xml(webhook.queue, text) FROM PUBLIC;
 /*
  * What the worker is sending now, from its memory (src/slots.c): the ids
  * of the deliveries from the log whose requests are in flight.
+ *
+ * _sending, _sending_events and _chunk_pending stay executable by PUBLIC:
+ * the views call them, and a view's functions run as the role reading it.
+ * They read no table (_sending shows delivery ids, nothing of an event).
  */
 CREATE FUNCTION webhook._sending() RETURNS bigint[]
     LANGUAGE c STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'webhook_sending';
 COMMENT ON FUNCTION webhook._sending() IS
     'Internal: the ids of the deliveries from the event log that this database''s worker has in flight';
-REVOKE ALL ON FUNCTION webhook._sending() FROM PUBLIC;
 
 /*
  * How many of a chunk's changes after an event id are for one webhook, and
@@ -1347,7 +1350,6 @@ CREATE FUNCTION webhook._chunk_pending(changes webhook.change[], first_id bigint
     AS 'MODULE_PATHNAME', 'webhook_chunk_pending';
 COMMENT ON FUNCTION webhook._chunk_pending(webhook.change[], bigint, integer, bigint) IS
     'Internal: of a chunk''s changes after an event id, how many are for the webhook at a position of its hooks, and when the oldest was captured';
-REVOKE ALL ON FUNCTION webhook._chunk_pending(webhook.change[], bigint, integer, bigint) FROM PUBLIC;
 
 /* The events of what the worker is sending now (webhook._sending), as ranges. */
 CREATE FUNCTION webhook._sending_events() RETURNS int8multirange
@@ -1360,7 +1362,6 @@ AS $$
 $$;
 COMMENT ON FUNCTION webhook._sending_events() IS
     'Internal: the event ids of the deliveries from the event log the worker has in flight';
-REVOKE ALL ON FUNCTION webhook._sending_events() FROM PUBLIC;
 
 /*
  * The deliveries from the event log that their webhook's cursor has not

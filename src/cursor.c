@@ -398,7 +398,7 @@ webhook_cursor_queued(int32 hook_id)
 	bool		isnull;
 
 	prepare_plans();
-	if (SPI_execute_plan(gate_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(gate_plan, &arg, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the queued deliveries of webhook %d", hook_id);
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -431,11 +431,14 @@ compare_int64(const void *a, const void *b)
  * the queue), each detoasted once.  Returns how many events; when none,
  * *scanned is the last event id of the chunks looked at (every event of
  * them for the webhook has a row in webhook.queue: the next load may start
- * there), 0 if there were no chunks (the batch has nothing more).
+ * there), 0 if there were no chunks (the batch has nothing more).  waiting
+ * says whether any of the webhook's deliveries wait in webhook.queue
+ * (pending or retrying; webhook_cursor_queued): if none, no lane is held.
  */
 int
-webhook_cursor_load(int32 hook_id, int64 after, int limit, WebhookLogEvent **events,
-					HeapTuple *hook, TupleDesc *hookdesc, int64 *scanned)
+webhook_cursor_load(int32 hook_id, int64 after, int limit, bool waiting,
+					WebhookLogEvent **events, HeapTuple *hook, TupleDesc *hookdesc,
+					int64 *scanned)
 {
 	Datum		args[4];
 	bool		isnull;
@@ -486,9 +489,9 @@ webhook_cursor_load(int32 hook_id, int64 after, int limit, WebhookLogEvent **eve
 	queued = palloc(sizeof(int64) * (nqueued + 1));
 	for (int i = 0; i < nqueued; i++)
 		queued[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	if (SPI_execute_plan(held_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (waiting && SPI_execute_plan(held_plan, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the queue for webhook %d", hook_id);
-	nheld = (int) SPI_processed;
+	nheld = waiting ? (int) SPI_processed : 0;
 	held = palloc(sizeof(HeldLane) * (nheld + 1));
 	for (int i = 0; i < nheld; i++)
 	{

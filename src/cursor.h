@@ -103,8 +103,9 @@ extern Datum webhook_cursor_snapshot(void);
 extern void webhook_cursor_tick(Datum snapshot);
 extern int	webhook_cursor_next_batch(int32 hook_id);
 extern int	webhook_cursor_queued(int32 hook_id);
-extern int	webhook_cursor_load(int32 hook_id, int64 after, int limit, WebhookLogEvent **events,
-								HeapTuple *hook, TupleDesc *hookdesc, int64 *scanned);
+extern int	webhook_cursor_load(int32 hook_id, int64 after, int limit, bool waiting,
+								WebhookLogEvent **events, HeapTuple *hook, TupleDesc *hookdesc,
+								int64 *scanned);
 extern uint64 webhook_cursor_spill(int32 hook_id);
 extern void webhook_cursor_delivered(int n, Datum *hooks, Datum *ids, Datum *codes, Datum *ats);
 extern void webhook_cursor_copy(int n, WebhookCopy *copy);

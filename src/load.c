@@ -32,10 +32,12 @@ static bool poisoned = false;
  * claim takes them one by one and fails those that cannot be sent, so that
  * the webhook's other events and the other webhooks go on.  Returns false,
  * with nothing loaded, if the load failed; else *n is how many were
- * loaded, and *scanned as webhook_cursor_load says.
+ * loaded, and *scanned as webhook_cursor_load says (and waiting as it
+ * wants).
  */
 static bool
-load_guarded(HookSlot *slot, int64 after, int room, Oid ext, int *n, int64 *scanned)
+load_guarded(HookSlot *slot, int64 after, int room, bool waiting, Oid ext, int *n,
+			 int64 *scanned)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -50,7 +52,8 @@ load_guarded(HookSlot *slot, int64 after, int room, Oid ext, int *n, int64 *scan
 		HeapTuple	hook;
 		TupleDesc	hookdesc;
 
-		*n = webhook_cursor_load(slot->hook_id, after, room, &events, &hook, &hookdesc, scanned);
+		*n = webhook_cursor_load(slot->hook_id, after, room, waiting, &events, &hook, &hookdesc,
+								 scanned);
 		if (*n > 0)
 			webhook_take_log_events(hook, hookdesc, events, *n, ext);
 		ReleaseCurrentSubTransaction();
@@ -102,14 +105,15 @@ load_guarded(HookSlot *slot, int64 after, int room, Oid ext, int *n, int64 *scan
  * batch has nothing more.  Returns false if the load failed.
  */
 static bool
-load_next(HookSlot *slot, int64 after, int room, Oid ext, int *n, bool *exhausted)
+load_next(HookSlot *slot, int64 after, int room, bool waiting, Oid ext, int *n,
+		  bool *exhausted)
 {
 	for (int tries = 0;; tries++)
 	{
 		int64		scanned;
 
 		*exhausted = false;
-		if (!load_guarded(slot, after, room, ext, n, &scanned))
+		if (!load_guarded(slot, after, room, waiting, ext, n, &scanned))
 			return false;
 		if (*n > 0 || tries == 3)
 			return true;
@@ -186,7 +190,7 @@ webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned_out)
 				continue;		/* an empty batch: nothing to load */
 			after = 0;
 		}
-		if (!load_next(slot, after, room, ext, &n, &exhausted))
+		if (!load_next(slot, after, room, queued > 0, ext, &n, &exhausted))
 			continue;
 		if (exhausted && !slot->switched_now && slot->tcount == 0 && slot->log_held == 0)
 		{
@@ -201,7 +205,7 @@ webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned_out)
 			slot->skipped_now = 0;	/* that was of the batch before */
 			if (next == 0)
 				continue;
-			if (!load_next(slot, 0, room, ext, &n, &exhausted))
+			if (!load_next(slot, 0, room, queued > 0, ext, &n, &exhausted))
 				continue;
 		}
 		slot->loaded_now = true;

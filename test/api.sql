@@ -1,6 +1,6 @@
 -- API surface, SQLSTATEs and privileges.  Runs in one transaction, rolled back.
 BEGIN;
-SELECT plan(97);
+SELECT plan(99);
 
 -- the SQL surface the README documents
 SELECT has_function('webhook', 'register',
@@ -224,6 +224,20 @@ SELECT lives_ok($$INSERT INTO wt_api VALUES (1, 'x')$$, 'the trigger fires under
 RESET search_path;
 SELECT is((SELECT count(*) FROM webhook.deliveries WHERE webhook = 'wt-api' AND event_type = 'row.inserted'),
           1::bigint, 'and queues its event');
+
+-- events of alice's webhook wait in the event log: she reads them through
+-- the views, whose helpers run as her
+SET ROLE wt_alice;
+SELECT webhook.pause('alice');
+RESET ROLE;
+INSERT INTO wt_api VALUES (900, 'for alice'), (901, 'for alice');
+SET ROLE wt_alice;
+SELECT ok((SELECT pending >= 2 FROM webhook.webhooks WHERE name = 'alice'),
+          'alice counts her pending events in the log');
+SELECT is((SELECT count(*) FROM webhook.deliveries WHERE webhook = 'alice' AND status = 'pending'),
+          (SELECT pending FROM webhook.webhooks WHERE name = 'alice'),
+          'alice lists as many pending deliveries as she counts');
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;
