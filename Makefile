@@ -50,6 +50,9 @@ SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: every object depends on every header
+$(OBJS): $(wildcard src/*.h)
+
 .PHONY: deps test demo bench
 
 # Install the Debian packages the build and the tests need (as root).

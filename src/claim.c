@@ -415,11 +415,11 @@ webhook_claim(TimestampTz *next_retry, bool *present)
 		webhook_claiming.recovered = true;
 	}
 
-	webhook_cursor_ensure();
 	if (ext != webhook_windows.extension)
 	{
 		webhook_windows_restart();
 		webhook_windows.extension = ext;
+		webhook_claiming.cursors_known = false;
 	}
 	hash_seq_init(&seq, webhook_windows.slots);
 	while ((slot = hash_seq_search(&seq)) != NULL)
@@ -445,6 +445,30 @@ webhook_claim(TimestampTz *next_retry, bool *present)
 			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), OWNER_RECHECK_MS) : 0;
 	}
 	active = release_inactive();
+
+	/*
+	 * Every webhook has a cursor (register creates it), but one restored by
+	 * pg_restore has none yet: make the missing ones at the first claim and
+	 * whenever an active webhook has no window yet (new since the last
+	 * claim, which made one for each).
+	 */
+	if (webhook_claiming.cursors_known)
+	{
+		ListCell   *lc;
+
+		foreach(lc, active)
+		{
+			int32		id = ((ActiveHook *) lfirst(lc))->id;
+
+			if (hash_search(webhook_windows.slots, &id, HASH_FIND, NULL) == NULL)
+				webhook_claiming.cursors_known = false;
+		}
+	}
+	if (!webhook_claiming.cursors_known)
+	{
+		webhook_cursor_ensure();
+		webhook_claiming.cursors_known = true;
+	}
 
 	ids = palloc(sizeof(Datum) * (hash_get_num_entries(webhook_windows.slots) + 1));
 	counts = palloc(sizeof(Datum) * (hash_get_num_entries(webhook_windows.slots) + 1));

@@ -373,7 +373,9 @@ webhook_cursor_tick(Datum snapshot)
 	prepare_plans();
 	if (SPI_execute_plan(tick_plan, &snapshot, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not take a tick of the event log");
-	if (SPI_execute_plan(prune_plan, NULL, NULL, false, 0) != SPI_OK_DELETE)
+	/* ticks pile up only as new ones come: prune then */
+	if (SPI_processed > 0 &&
+		SPI_execute_plan(prune_plan, NULL, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not remove old ticks of the event log");
 }
 

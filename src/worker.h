@@ -307,6 +307,7 @@ extern uint64 webhook_claim_from_log(List *active, int limit, Oid ext, bool *poi
 typedef struct WebhookClaiming
 {
 	bool		recovered;		/* rows left in s by a predecessor made due? */
+	bool		cursors_known;	/* has every webhook seen so far a cursor? */
 	bool		committed;		/* is the claim under way past its commit? */
 	uint64		last_n;			/* deliveries the last claim took */
 	bool		careful;		/* did the last claim fail? then claim one by one */
