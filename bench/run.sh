@@ -188,64 +188,102 @@ reset_writers() {
 # which unnest the whole log on every call and would load the machine being
 # measured.
 
-# backlog_and_drain N TIMEOUT [OTHER_HOOK...]: with every webhook paused,
-# queue N inserts on t_sink, then resume OTHER_HOOKs and 'sink' and wait
-# (at most TIMEOUT s) until 'sink' has nothing pending.  Prints
-# "<events/s> <delivered> <ok|timeout>"; the time runs from resume to the
-# last delivered_at the worker recorded.
-backlog_and_drain() {
-	local n=$1 limit=$2 h t0 left deadline st stats
-	shift 2
-	quiesce
-	sql >/dev/null <<-EOF
-		TRUNCATE t_sink;
-		INSERT INTO t_sink (a, b) SELECT g, 'payload text of a typical row' FROM generate_series(1, $n) g;
-		CHECKPOINT;
-	EOF
-	for h in "$@"; do sql -c "SELECT webhook.resume('$h')" >/dev/null; done
-	t0=$(sql -c "SELECT extract(epoch FROM statement_timestamp()), webhook.resume('sink')" | cut -d'|' -f1)
-	st=timeout
+# worker_cpu_ms: the CPU time (user + system) the worker has used, in ms
+worker_cpu_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($14 + $15) * 1000 / hz}' "/proc/$(worker_pid)/stat"
+}
+
+# fill_backlog KIND N: with every webhook paused, queue N events on t_sink:
+# 'inserts', N new rows; 'updates', 100 rows updated N/100 times, one
+# transaction per round, so that every row has an event in every round and
+# a window of events holds each row several times (per-row order holds the
+# later ones back until the earlier ones are answered).  Prints the number of
+# events queued.
+fill_backlog() {
+	case $1 in
+		inserts)
+			sql >/dev/null <<-EOF
+				TRUNCATE t_sink;
+				INSERT INTO t_sink (a, b) SELECT g, 'payload text of a typical row' FROM generate_series(1, $2) g;
+				CHECKPOINT;
+			EOF
+			echo "$2" ;;
+		updates)
+			sql >/dev/null <<-EOF
+				TRUNCATE t_sink;
+				INSERT INTO t_sink (a, b) SELECT g, 'payload text of a typical row' FROM generate_series(1, 100) g;
+				DO \$\$ BEGIN FOR i IN 1..$(($2 / 100)) LOOP UPDATE t_sink SET a = a + 1; COMMIT; END LOOP; END \$\$;
+				CHECKPOINT;
+			EOF
+			echo $((100 + $2 / 100 * 100)) ;;
+	esac
+}
+
+# wait_drained NAMES N T0 TIMEOUT CPU0: wait (at most TIMEOUT s) until the
+# webhooks NAMES (an SQL list of quoted names) have N events done; prints
+# "<events/s> <done> <ok|timeout> <worker CPU µs per event>", the time from
+# T0 (epoch) to the last delivered_at the worker recorded, the CPU from
+# CPU0 (worker_cpu_ms) on.
+wait_drained() {
+	local names=$1 n=$2 t0=$3 limit=$4 c0=$5 left deadline st=timeout stats c1
 	deadline=$(($(date +%s) + limit))
 	while [ "$(date +%s)" -lt "$deadline" ]; do
 		sleep 0.5
-		left=$(sql -c "$(done_of "'sink'")" | cut -d'|' -f1)
+		left=$(sql -c "$(done_of "$names")" | cut -d'|' -f1)
 		if [ "$left" -ge "$n" ]; then st=ok; break; fi
 	done
-	stats=$(sql -c "$(done_of "'sink'")")
+	stats=$(sql -c "$(done_of "$names")")
+	c1=$(worker_cpu_ms)
+	awk -F'|' -v t0="$t0" -v st="$st" -v cpu=$((c1 - c0)) \
+		'{d = $1; e = $2 - t0; printf "%.0f %d %s %.1f\n", (e > 0 ? d / e : 0), d, st, (d > 0 ? cpu * 1000 / d : 0)}' <<<"$stats"
+}
+status_of() { cut -d' ' -f3 <<<"$1"; }
+cpu_of() { cut -d' ' -f4 <<<"$1"; }
+
+# backlog_and_drain N TIMEOUT [OTHER_HOOK...]: queue N inserts on t_sink
+# (BACKLOG_KIND=updates: N updates of 100 rows, fill_backlog), then resume
+# OTHER_HOOKs and 'sink' and wait until 'sink' has delivered them all; prints
+# what wait_drained does, the time running from the resume.
+backlog_and_drain() {
+	local n=$1 limit=$2 h t0 c0 total
+	shift 2
 	quiesce
-	awk -F'|' -v t0="$t0" -v st="$st" \
-		'{d = $1; e = $2 - t0; printf "%.0f %d %s\n", (e > 0 ? d / e : 0), d, st}' <<<"$stats"
+	total=$(fill_backlog "${BACKLOG_KIND:-inserts}" "$n")
+	for h in "$@"; do sql -c "SELECT webhook.resume('$h')" >/dev/null; done
+	c0=$(worker_cpu_ms)
+	t0=$(sql -c "SELECT extract(epoch FROM statement_timestamp()), webhook.resume('sink')" | cut -d'|' -f1)
+	wait_drained "'sink'" "$total" "$t0" "$limit" "$c0"
+	quiesce
 }
 
 # fanout_drain N TIMEOUT: like backlog_and_drain, with the backlog's table
 # watched by three webhooks ('sink' and, for this drain only, 'sink2' and
-# 'sink3', all to nginx): prints
-# "<deliveries/s over the three> <delivered> <ok|timeout>".
+# 'sink3', all to nginx); counts the deliveries over the three.
 fanout_drain() {
-	local n=$1 limit=$2 t0 left deadline st stats
+	local n=$1 limit=$2 t0 c0 total
 	local hooks="'sink', 'sink2', 'sink3'"
 	quiesce
 	sql >/dev/null <<-EOF
 		SELECT webhook.register('sink' || n, '$SINK_URL', 'public.t_sink') FROM unnest('{2,3}'::text[]) n;
 		SELECT webhook.pause('sink' || n) FROM unnest('{2,3}'::text[]) n;
-		TRUNCATE t_sink;
-		INSERT INTO t_sink (a, b) SELECT g, 'payload text of a typical row' FROM generate_series(1, $n) g;
-		CHECKPOINT;
 	EOF
+	total=$(fill_backlog inserts "$n")
+	c0=$(worker_cpu_ms)
 	t0=$(sql -c "SELECT extract(epoch FROM statement_timestamp()), count(webhook.resume(name))
 	             FROM webhook.hook WHERE name IN ($hooks)" | cut -d'|' -f1)
-	st=timeout
-	deadline=$(($(date +%s) + limit))
-	while [ "$(date +%s)" -lt "$deadline" ]; do
-		sleep 0.5
-		left=$(sql -c "$(done_of "$hooks")" | cut -d'|' -f1)
-		if [ "$left" -ge $((3 * n)) ]; then st=ok; break; fi
-	done
-	stats=$(sql -c "$(done_of "$hooks")")
+	wait_drained "$hooks" $((3 * total)) "$t0" "$limit" "$c0"
 	quiesce
 	sql -c "SELECT webhook.unregister('sink' || n) FROM unnest('{2,3}'::text[]) n" >/dev/null
-	awk -F'|' -v t0="$t0" -v st="$st" \
-		'{d = $1; e = $2 - t0; printf "%.0f %d %s\n", (e > 0 ? d / e : 0), d, st}' <<<"$stats"
+}
+
+# row_order_drain N TIMEOUT on|off: backlog_and_drain of N updates of 100
+# rows with webhook.row_order on (per-row order, the default) or off (a
+# developer option: no lanes).  The reload reaches the worker (its latch)
+# while the backlog is built, before the resume.
+row_order_drain() {
+	sql -c "ALTER SYSTEM SET webhook.row_order = $3" -c "SELECT pg_reload_conf()" >/dev/null
+	BACKLOG_KIND=updates backlog_and_drain "$1" "$2"
+	sql -c "ALTER SYSTEM RESET webhook.row_order" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
 # wrk against nginx: prints requests/s
@@ -405,11 +443,14 @@ scenario_3() {
 
 # 4. A BACKLOG-event backlog drained to nginx, interleaved with wrk's
 # ceiling (-c8 -t2) and wrk on one connection; then the same drain with the
-# webhook in batch mode (batch_size 100, opt-in).  A drain that times out is
-# not repeated.
+# webhook in batch mode (batch_size 100, opt-in), to three webhooks, and a
+# backlog of updates of 100 rows with per-row order on and off (the two in
+# turn, their order swapped every round).  A drain that times out is not
+# repeated.  Next to each rate, the worker's CPU per event: steadier than a
+# rate on a shared machine.
 scenario_4() {
-	local r w8 w1 d db df out=() rates=() brates=() frates=() st=ok n=0
-	local r8=() r1=()
+	local r w8 w1 d db df ro ru st=ok n=0
+	local rates=() brates=() frates=() orates=() urates=() cpus=() fcpus=() r8=() r1=()
 	for r in $(seq "$RUNS"); do
 		w8=$(wrk_ 8 2 "$WRK_SECS")
 		d=$(backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT")
@@ -418,13 +459,22 @@ scenario_4() {
 		db=$(backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT")
 		sql -c "UPDATE webhook.hook SET batch_size = 1 WHERE name = 'sink'" >/dev/null
 		df=$(fanout_drain "$BACKLOG" "$DRAIN_TIMEOUT")
-		say "  round $r: wrk -c8 $w8 req/s; webhook $d (ev/s delivered status); wrk -c1 $w1 req/s; batch_size 100: $db; three webhooks: $df"
-		frates+=("${df%% *}")
+		if [ $((r % 2)) = 1 ]; then
+			ro=$(row_order_drain "$BACKLOG" "$DRAIN_TIMEOUT" on)
+			ru=$(row_order_drain "$BACKLOG" "$DRAIN_TIMEOUT" off)
+		else
+			ru=$(row_order_drain "$BACKLOG" "$DRAIN_TIMEOUT" off)
+			ro=$(row_order_drain "$BACKLOG" "$DRAIN_TIMEOUT" on)
+		fi
+		say "  round $r (ev/s done status cpu-us/ev): wrk -c8 $w8 req/s; webhook $d; wrk -c1 $w1 req/s; batch_size 100: $db; three webhooks: $df; updates of 100 rows, per-row order: $ro; unordered: $ru"
+		rates+=("${d%% *}"); cpus+=("$(cpu_of "$d")")
 		brates+=("${db%% *}")
-		r8+=("$w8"); r1+=("$w1"); rates+=("${d%% *}"); n=$((n + 1))
-		if [ "${d##* }" != ok ]; then st="timeout after ${DRAIN_TIMEOUT}s, $(cut -d' ' -f2 <<<"$d") of $BACKLOG delivered"; break; fi
+		frates+=("${df%% *}"); fcpus+=("$(cpu_of "$df")")
+		orates+=("${ro%% *}"); urates+=("${ru%% *}")
+		r8+=("$w8"); r1+=("$w1"); n=$((n + 1))
+		if [ "$(status_of "$d")" != ok ]; then st="timeout after ${DRAIN_TIMEOUT}s, $(cut -d' ' -f2 <<<"$d") of $BACKLOG delivered"; break; fi
 	done
-	local rate c8 c1
+	local rate c8 c1 mo mu
 	rate=$(median "${rates[@]}"); c8=$(median "${r8[@]}"); c1=$(median "${r1[@]}")
 	if [ "$st" = ok ]; then
 		result 4 "drain $BACKLOG-event backlog to nginx" "$(num "$rate") events/s (median of $n)" \
@@ -433,13 +483,17 @@ scenario_4() {
 		result 4 "drain $BACKLOG-event backlog to nginx" "timeout: $(num "$rate") events/s ($st)" \
 			"target >= 20,000/s; pg_net 198/s, ~3,500 tuned"
 	fi
+	result 4 "  worker CPU per event" "$(num "$(median "${cpus[@]}")" 1) µs (median of $n)" ""
 	result 4 "  fraction of the HTTP ceiling" "$(awk -v a="$rate" -v b="$c8" 'BEGIN {if (b > 0) printf "%.1f %%", 100 * a / b; else print "-"}')" ""
 	result 4 "  wrk -c8 -t2 -d${WRK_SECS}s POST to the same nginx" "$(num "$c8") req/s" "ref: ~120,000"
 	result 4 "  wrk -c1 -t1 -d${WRK1_SECS}s" "$(num "$c1") req/s" "ref: 14,000"
 	result 4 "  the same drain, webhook with batch_size => 100 (opt-in)" \
 		"$(num "$(median "${brates[@]}")") events/s (median of ${#brates[@]})" "target >= 60,000/s"
 	result 4 "  the same backlog to three webhooks on the table, deliveries" \
-		"$(num "$(median "${frates[@]}")") deliveries/s (median of ${#frates[@]})" "target >= 20,000/s"
+		"$(num "$(median "${frates[@]}")") deliveries/s (median of ${#frates[@]}; worker CPU $(num "$(median "${fcpus[@]}")" 1) µs each)" "target >= 20,000/s"
+	mo=$(median "${orates[@]}"); mu=$(median "${urates[@]}")
+	result 4 "  updates of 100 rows, per-row order / unordered (webhook.row_order = off)" \
+		"$(ratio "$mo" "$mu")x ($(num "$mo") vs $(num "$mu") events/s, median of ${#orates[@]})" "target >= 0.9x"
 }
 
 # 5. Commit -> arrival latency at a probe receiver (bench/latency_receiver.py),
@@ -513,7 +567,7 @@ scenario_6() {
 		sql -c "SELECT webhook.unregister('hang')" >/dev/null
 		say "  round $r: alone $a; with a hanging webhook $w (ev/s delivered status)"
 		alone+=("${a%% *}"); with+=("${w%% *}")
-		if [ "${a##* }" != ok ] || [ "${w##* }" != ok ]; then
+		if [ "$(status_of "$a")" != ok ] || [ "$(status_of "$w")" != ok ]; then
 			st=" (timeout after ${DRAIN_TIMEOUT}s: rates over that time)"
 			break
 		fi

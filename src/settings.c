@@ -31,6 +31,7 @@ int			webhook_max_in_flight = 256;
 int			webhook_response_body_limit = 1024;
 int			webhook_disable_after_s = 5 * 24 * 3600;
 int			webhook_max_payload_size = 1024 * 1024;
+bool		webhook_row_order = true;
 
 static bool
 check_allowed_networks(char **newval, void **extra, GucSource source)
@@ -179,6 +180,20 @@ webhook_define_settings(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+
+	/*
+	 * A developer option, as PostgreSQL's own are: off breaks SPEC's per-row
+	 * order, and exists so that bench/run.sh can measure what that order
+	 * costs a drain.
+	 */
+	DefineCustomBoolVariable("webhook.row_order",
+							 "Sends each row's events one at a time, in commit order (developer option).",
+							 "Off lets events of one row overtake each other: only for measuring what per-row order costs.",
+							 &webhook_row_order,
+							 true,
+							 PGC_SIGHUP,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("webhook");
 }

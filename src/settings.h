@@ -19,6 +19,7 @@ extern int	webhook_max_in_flight;
 extern int	webhook_response_body_limit;
 extern int	webhook_disable_after_s;
 extern int	webhook_max_payload_size;
+extern bool webhook_row_order;
 
 extern void webhook_define_settings(void);
 

@@ -242,6 +242,7 @@ webhook_worker_main(Datum main_arg)
 {
 	Oid			dboid;
 	bool		announced = false;
+	WaitEventSet *set;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -288,10 +289,15 @@ webhook_worker_main(Datum main_arg)
 	webhook_http_start();
 	load_settings();
 
+	/* built once: libcurl's sockets change inside the poll socket (http.c) */
+	set = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(set, WL_SOCKET_READABLE, webhook_http_poll_socket(), NULL, NULL);
+
 	for (;;)
 	{
-		WaitEventSet *set;
-		WaitEvent	events[64];
+		WaitEvent	events[4];
 		int			nevents;
 		long		timeout;
 		TimestampTz now;
@@ -384,10 +390,6 @@ webhook_worker_main(Datum main_arg)
 			timeout = Min(timeout, ms_until(webhook_record_due_at(), now));
 
 		webhook_report_doing();
-		set = CreateWaitEventSet(webhook_windows.loop_cxt, 2 + webhook_http_sockets());
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		webhook_http_add_events(set);
 		nevents = WaitEventSetWait(set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		for (int i = 0; i < nevents; i++)
 		{
@@ -396,9 +398,8 @@ webhook_worker_main(Datum main_arg)
 				ResetLatch(MyLatch);
 				work_due = true;
 			}
-			else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-				webhook_http_socket_ready(events[i].fd, events[i].events);
+			else if (events[i].events & WL_SOCKET_READABLE)
+				webhook_http_poll_ready();
 		}
-		FreeWaitEventSet(set);
 	}
 }
