@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the benchmark needs on top of tools/deps.sh's:
 # nginx (the receiver), wrk (the HTTP ceiling), postgresql-15-pgq3 (pgq's C
-# trigger, a comparison) and, optionally, linux-perf (bench/profile.sh).
+# trigger, a comparison) and, optionally, linux-perf (bench/profile.sh) and
+# valgrind (bench/instructions.sh).
 # Does nothing when they are all present; needs root (or sudo) otherwise.
 # The install does not start the system nginx service (policy-rc.d).
 set -euo pipefail
 
 need=(nginx wrk postgresql-15-pgq3 python3 procps)
-optional=(linux-perf)
+optional=(linux-perf valgrind)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 

@@ -153,3 +153,51 @@ SELECT count(*) AS partition_truncate_triggers FROM pg_trigger
 SELECT webhook.unregister('pt3'), webhook.unregister('pt3-rows');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'webhook\_%' AND tgrelid::regclass::text LIKE 'pt%';
 DROP TABLE pt3;
+
+-- each row is sent byte for byte as row_to_json writes it, whatever the
+-- types; a value repeated over rows (a default of now()) and a time zone
+-- changed between statements included
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE TYPE pair AS (x int, y text);
+CREATE DOMAIN short_text AS varchar(20);
+CREATE TABLE kinds (
+    id int PRIMARY KEY, i2 int2, i8 int8, num numeric, f4 float4, f8 float8,
+    t text, vc varchar(10), bp char(5), st short_text, b boolean, d date,
+    ts timestamp, tz timestamptz DEFAULT now(), iv interval, j json, jb jsonb,
+    arr int[], tarr text[], p pair, m mood, u uuid, by bytea, dropped int);
+ALTER TABLE kinds DROP COLUMN dropped;
+SELECT webhook.register('kinds', 'http://127.0.0.1:9/kinds', 'kinds') AS kinds_id \gset
+SELECT webhook.pause('kinds');
+INSERT INTO kinds (id, i2, i8, num, f4, f8, t, vc, bp, st, b, d, ts, iv, j, jb, arr, tarr, p, m, u, by)
+VALUES (1, -32768, -9223372036854775808, -1.50, 'NaN', '-Infinity',
+        E'tab\t nl\n cr\r bs\\ q" bell\x07 ff\f e\u00e9 \u2603', 'ab"c', 'x', E'dom\\ain', true,
+        'infinity', '2026-12-01 10:11:12.5', '1 day 2 hours', '{"a": [1, "x"]}', '{"b": null}',
+        '{1,NULL,3}', '{"a b","c,d",NULL}', ROW(1, 'y"z'), 'ok',
+        'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '\x00ff'),
+       (2, 32767, 9223372036854775807, 1e20, 1.5, 2.25, '', '', '', '', false,
+        '2000-02-29', '-infinity', '-1 mon', 'null', '[]', '{}', '{}', ROW(NULL, NULL), 'sad',
+        NULL, ''),
+       (3, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL);
+SET TimeZone = 'Asia/Kolkata';
+INSERT INTO kinds (id, tz) SELECT g, '2026-06-01 12:00:00+00' FROM generate_series(4, 6) g;
+SET TimeZone = 'America/St_Johns';
+INSERT INTO kinds (id, tz) SELECT g, '2026-06-01 12:00:00+00' FROM generate_series(7, 9) g;
+-- each row compared in the time zone it was written in
+CREATE FUNCTION pg_temp.differing(hook int, lo int, hi int) RETURNS TABLE (id int, sent text, expected text)
+    LANGUAGE sql AS $$
+    SELECT k.id, q.new_row::text, row_to_json(k)::text
+      FROM webhook.queued q JOIN kinds k ON k.id = (q.new_row->>'id')::int
+     WHERE q.hook_id = hook AND k.id BETWEEN lo AND hi
+       AND q.new_row::text IS DISTINCT FROM row_to_json(k)::text $$;
+SELECT * FROM pg_temp.differing(:kinds_id, 7, 9);
+SET TimeZone = 'Asia/Kolkata';
+SELECT * FROM pg_temp.differing(:kinds_id, 4, 6);
+RESET TimeZone;
+SELECT * FROM pg_temp.differing(:kinds_id, 1, 3);
+SELECT count(*) AS rows_sent, count(DISTINCT q.new_row->>'tz') AS distinct_tz_texts
+  FROM webhook.queued q WHERE q.hook_id = :kinds_id AND (q.new_row->>'id')::int BETWEEN 4 AND 9;
+SELECT webhook.unregister('kinds');
+DROP TABLE kinds;
+DROP DOMAIN short_text;
+DROP TYPE pair, mood;

@@ -88,9 +88,20 @@ typedef struct CaptureTarget
 	bool		belongs;		/* does the webhook watch this relation? */
 	bool		active;			/* was the webhook active? then wake the worker */
 	Oid			reported;		/* the relation its events name */
+	int			nkeys;			/* the relation's replica identity columns */
+	AttrNumber	keys[INDEX_MAX_KEYS];
+	void	   *filter;			/* filter.c's entry for it, once known */
 } CaptureTarget;
 
 static HTAB *targets = NULL;
+
+/*
+ * The targets of the latest firings, by trigger oid modulo RECENT_TARGETS,
+ * until an invalidation: a table with a few webhooks fires their triggers
+ * in turn, each of them once per row.
+ */
+#define RECENT_TARGETS 8
+static CaptureTarget *recent[RECENT_TARGETS];
 
 /* Drop cached knowledge of a relation (InvalidOid: of all relations). */
 static void
@@ -101,6 +112,7 @@ capture_relcache_callback(Datum arg, Oid relid)
 
 	if (targets == NULL)
 		return;
+	memset(recent, 0, sizeof(recent));
 	hash_seq_init(&seq, targets);
 	while ((t = hash_seq_search(&seq)) != NULL)
 	{
@@ -229,6 +241,28 @@ resolve_target(CaptureTarget *t, Relation rel)
 		pfree(watched_schema);
 }
 
+/*
+ * The columns of rel's replica identity (by default its primary key), as
+ * attribute numbers in column order, into keys (room for INDEX_MAX_KEYS);
+ * *n of them (0 without one).
+ */
+static void
+key_columns(Relation rel, AttrNumber *keys, int *n)
+{
+	Bitmapset  *ident = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
+	int			x = -1;
+
+	*n = 0;
+	while ((x = bms_next_member(ident, x)) >= 0 && *n < INDEX_MAX_KEYS)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno > 0)
+			keys[(*n)++] = attno;
+	}
+	bms_free(ident);
+}
+
 static CaptureTarget *
 target_for(TriggerData *trigdata, int32 hook_id)
 {
@@ -250,7 +284,7 @@ target_for(TriggerData *trigdata, int32 hook_id)
 	}
 	t = hash_search(targets, &tgoid, HASH_FIND, &found);
 	if (found && t->hook_id == hook_id)
-		return t;
+		return recent[tgoid % RECENT_TARGETS] = t;
 
 	/* resolve before entering, so that an ERROR leaves no half entry */
 	{
@@ -261,10 +295,31 @@ target_for(TriggerData *trigdata, int32 hook_id)
 		fresh.relid = RelationGetRelid(trigdata->tg_relation);
 		fresh.hook_id = hook_id;
 		resolve_target(&fresh, trigdata->tg_relation);
+		key_columns(trigdata->tg_relation, fresh.keys, &fresh.nkeys);
 		t = hash_search(targets, &tgoid, HASH_ENTER, &found);
 		*t = fresh;
 	}
-	return t;
+	return recent[tgoid % RECENT_TARGETS] = t;
+}
+
+/* The webhook id a capture trigger was given, checked (when not cached). */
+static int32
+trigger_hook_id(TriggerData *trigdata)
+{
+	char	   *end;
+	long		hook_id;
+
+	if (trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webhook.capture() must be given exactly one argument, the webhook id")));
+	hook_id = strtol(trigdata->tg_trigger->tgargs[0], &end, 10);
+	if (*end != '\0' || hook_id <= 0 || hook_id > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webhook.capture() argument \"%s\" is not a webhook id",
+						trigdata->tg_trigger->tgargs[0])));
+	return hook_id;
 }
 
 /* Is an ancestor of partition relid truncated by the TRUNCATE now running? */
@@ -388,29 +443,6 @@ row_raw_size(HeapTuple tuple, TupleDesc tupdesc)
 }
 
 /*
- * The columns of rel's replica identity (by default its primary key), as
- * attribute numbers, in column order; *n of them (0 without one).
- */
-static AttrNumber *
-key_columns(Relation rel, int *n)
-{
-	Bitmapset  *keys = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_IDENTITY_KEY);
-	AttrNumber *attnos = palloc(sizeof(AttrNumber) * (bms_num_members(keys) + 1));
-	int			x = -1;
-
-	*n = 0;
-	while ((x = bms_next_member(keys, x)) >= 0)
-	{
-		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
-
-		if (attno > 0)
-			attnos[(*n)++] = attno;
-	}
-	bms_free(keys);
-	return attnos;
-}
-
-/*
  * The lane of a change: a hash of the relation its events name and the
  * row's replica identity (by default its primary key) values, so that the
  * worker sends one row's events one at a time, in order.  A table without
@@ -419,16 +451,13 @@ key_columns(Relation rel, int *n)
  * its key does not change.
  */
 static int64
-row_lane(Oid reported, Relation rel, HeapTuple tuple)
+row_lane(Oid reported, Relation rel, HeapTuple tuple, const AttrNumber *keys, int n)
 {
 	uint64		h = hash_bytes_uint32_extended((uint32) reported, 0);
 	TupleDesc	desc = RelationGetDescr(rel);
-	int			n;
-	AttrNumber *keys;
 
 	if (tuple == NULL)
 		return (int64) h;
-	keys = key_columns(rel, &n);
 	for (int i = 0; i < n; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, keys[i] - 1);
@@ -438,7 +467,6 @@ row_lane(Oid reported, Relation rel, HeapTuple tuple)
 		h = hash_combine64(h, isnull ? 0 :
 						   datum_image_hash(v, att->attbyval, att->attlen));
 	}
-	pfree(keys);
 	return (int64) h;
 }
 
@@ -447,11 +475,9 @@ row_lane(Oid reported, Relation rel, HeapTuple tuple)
  * identity (by default primary key) columns, or NULL if it has none.
  */
 static Datum
-row_key_json(HeapTuple tuple, Relation rel)
+row_key_json(HeapTuple tuple, Relation rel, const AttrNumber *keys, int n)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	int			n;
-	AttrNumber *keys = key_columns(rel, &n);
 	StringInfoData buf;
 
 	if (n == 0)
@@ -499,8 +525,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	TupleDesc	tupdesc;
-	char	   *end;
-	long		hook_id;
+	int32		hook_id;
 	char		op;
 	HeapTuple	oldtup = NULL;
 	HeapTuple	newtup = NULL;
@@ -511,6 +536,9 @@ webhook_capture(PG_FUNCTION_ARGS)
 	Oid			reported;
 	WebhookFilterResult filter;
 	char	   *filter_error = NULL;
+	int			nkeys;
+	AttrNumber	keys[INDEX_MAX_KEYS];
+	void	   *filter_entry;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -520,16 +548,15 @@ webhook_capture(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("webhook.capture() must be fired AFTER")));
-	if (trigdata->tg_trigger->tgnargs != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("webhook.capture() must be given exactly one argument, the webhook id")));
-	hook_id = strtol(trigdata->tg_trigger->tgargs[0], &end, 10);
-	if (*end != '\0' || hook_id <= 0 || hook_id > PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("webhook.capture() argument \"%s\" is not a webhook id",
-						trigdata->tg_trigger->tgargs[0])));
+	/* a trigger seen lately was checked then (its arguments never change) */
+	t = recent[trigdata->tg_trigger->tgoid % RECENT_TARGETS];
+	if (t != NULL && t->tgoid == trigdata->tg_trigger->tgoid)
+		hook_id = t->hook_id;
+	else
+	{
+		t = NULL;
+		hook_id = trigger_hook_id(trigdata);
+	}
 
 	tupdesc = RelationGetDescr(trigdata->tg_relation);
 
@@ -567,7 +594,8 @@ webhook_capture(PG_FUNCTION_ARGS)
 
 	/* a trigger its webhook does not watch queues nothing (see header) */
 	webhook_log_hold(true);
-	t = target_for(trigdata, (int32) hook_id);
+	if (t == NULL)
+		t = target_for(trigdata, hook_id);
 	webhook_change_id(&id, trigdata->tg_relation, op, op == 'D' ? oldtup : newtup);
 	if (!t->belongs)
 	{
@@ -576,6 +604,9 @@ webhook_capture(PG_FUNCTION_ARGS)
 	}
 	active = t->active;
 	reported = t->reported;		/* t may go with the next invalidation */
+	nkeys = t->nkeys;
+	memcpy(keys, t->keys, sizeof(AttrNumber) * nkeys);
+	filter_entry = t->filter;
 
 	/*
 	 * A TRUNCATE of a partition of the watched table (its own statement
@@ -591,15 +622,18 @@ webhook_capture(PG_FUNCTION_ARGS)
 	}
 
 	/* the webhook's filters (filter.c): nothing, or an event that failed */
-	filter = webhook_filter_check((int32) hook_id, trigdata->tg_relation, trigdata,
-								  &filter_error);
+	filter = webhook_filter_check(hook_id, trigdata->tg_relation, trigdata,
+								  &filter_entry, &filter_error);
+	/* kept only if no invalidation meanwhile took t away */
+	if (recent[trigdata->tg_trigger->tgoid % RECENT_TARGETS] == t)
+		t->filter = filter_entry;
 	webhook_log_hold(false);
 	if (filter == WEBHOOK_FILTER_SKIP)
 		return PointerGetDatum(NULL);
 
 	/* another webhook's trigger has just stored this change: share it */
 	if (filter == WEBHOOK_FILTER_ERROR ||
-		!webhook_log_add_hook((int32) hook_id, reported, &id))
+		!webhook_log_add_hook(hook_id, reported, &id))
 	{
 		Datum		old_json = (Datum) 0;
 		Datum		new_json = (Datum) 0;
@@ -633,17 +667,17 @@ webhook_capture(PG_FUNCTION_ARGS)
 		}
 		if (truncated)
 		{
-			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation) : (Datum) 0;
-			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation) : (Datum) 0;
+			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation, keys, nkeys) : (Datum) 0;
+			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation, keys, nkeys) : (Datum) 0;
 		}
 		if (filter == WEBHOOK_FILTER_ERROR)
-			webhook_filter_queue_failed((int32) hook_id, reported, op, old_json, new_json,
+			webhook_filter_queue_failed(hook_id, reported, op, old_json, new_json,
 										changed, truncated, filter_error);
 		else
-			webhook_log_append((int32) hook_id, reported, &id,
+			webhook_log_append(hook_id, reported, &id,
 							   old_json, new_json, changed, truncated, partition,
 							   row_lane(reported, trigdata->tg_relation,
-										op == 'I' ? newtup : oldtup));
+										op == 'I' ? newtup : oldtup, keys, nkeys));
 	}
 
 	/* a paused or disabled webhook's events wait: resume wakes the worker */

@@ -593,19 +593,24 @@ eval_condition(FilterEntry *e, Relation rel, TupleTableSlot *oldslot,
  * go to webhook hook_id?  PASS: queue it; SKIP: queue nothing; ERROR: the
  * filter could not be evaluated, *error says why (palloc'd): queue it as
  * failed.  Statement-level firings (TRUNCATE) always pass.  Never raises
- * for an error of the condition itself (see the header comment).
+ * for an error of the condition itself (see the header comment).  *entry
+ * is the caller's cache of the entry for (hook_id, rel): NULL at first.
  */
 WebhookFilterResult
-webhook_filter_check(int32 hook_id, Relation rel, TriggerData *trigdata, char **error)
+webhook_filter_check(int32 hook_id, Relation rel, TriggerData *trigdata, void **entry,
+					 char **error)
 {
-	FilterEntry *e;
+	FilterEntry *e = (FilterEntry *) *entry;
 	TupleTableSlot *oldslot = NULL;
 	TupleTableSlot *newslot = NULL;
 	bool		pass;
 
 	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
 		return WEBHOOK_FILTER_PASS;
-	e = entry_for(hook_id, rel);
+	/* the caller's entry from an earlier row, if still good (entries stay put) */
+	if (e == NULL || !e->valid || e->key.hook_id != hook_id ||
+		e->key.relid != RelationGetRelid(rel))
+		*entry = e = entry_for(hook_id, rel);
 	if (e->none)
 		return WEBHOOK_FILTER_PASS;
 	if (e->error != NULL)

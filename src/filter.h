@@ -20,7 +20,8 @@ typedef enum WebhookFilterResult
 } WebhookFilterResult;
 
 extern WebhookFilterResult webhook_filter_check(int32 hook_id, Relation rel,
-												TriggerData *trigdata, char **error);
+												TriggerData *trigdata, void **entry,
+												char **error);
 extern void webhook_filter_queue_failed(int32 hook_id, Oid reported_relid, char op,
 										Datum old_json, Datum new_json, Datum changed,
 										bool truncated, const char *error);

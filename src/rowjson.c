@@ -13,7 +13,14 @@
  * its output or cast function, and then writes each row straight from its
  * deformed values.  Arrays and composite columns are written by
  * array_to_json and row_to_json themselves, so every value comes out byte
- * for byte as row_to_json would write it.
+ * for byte as row_to_json would write it (sql/capture.sql compares them).
+ *
+ * The commonest types skip the output function: integers are written with
+ * the digits int2out/int4out/int8out would give, text and varchar are
+ * escaped straight from the datum, and a date or time column remembers its
+ * last value and how it was written (in the session's time zone, for a
+ * timestamptz), since the rows of a statement so often share one.  The
+ * result is built in place as a text datum: no copy.
  *
  * The cache is dropped by a relcache callback for the relation.  A
  * callback can run in the middle of a serialisation (a syscache miss takes a
@@ -39,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "pgtime.h"
 
 #include "rowjson.h"
 
@@ -47,7 +55,11 @@ typedef enum ColumnKind
 {
 	KIND_DROPPED,
 	KIND_BOOL,
+	KIND_INT2,					/* integers: written without their output function */
+	KIND_INT4,
+	KIND_INT8,
 	KIND_NUMERIC,				/* output, bare if a valid JSON number */
+	KIND_TEXT,					/* text and varchar: escaped from the datum */
 	KIND_DATE,
 	KIND_TIMESTAMP,
 	KIND_TIMESTAMPTZ,
@@ -62,7 +74,19 @@ typedef struct ColumnWriter
 {
 	ColumnKind	kind;
 	char	   *key;			/* "name": (with the separator before it) */
+	int			keylen;
 	FmgrInfo	func;			/* output or cast function, if any */
+
+	/*
+	 * Dates and times: the last value written, and how, since the rows of
+	 * one statement often share one (a default of now()).  A timestamptz is
+	 * written in the session's time zone: the zone is part of the key.
+	 */
+	bool		has_last;
+	Datum		last;
+	pg_tz	   *last_zone;
+	int			lastlen;
+	char		lastout[MAXDATELEN + 3];
 } ColumnWriter;
 
 typedef struct RowWriter
@@ -74,6 +98,7 @@ typedef struct RowWriter
 } RowWriter;
 
 static HTAB *writers = NULL;
+static RowWriter *last_writer = NULL;	/* the previous row's, until an invalidation */
 static List *dropped = NIL;		/* contexts to free when none is in use */
 static int	depth = 0;
 
@@ -86,6 +111,7 @@ rowjson_relcache_callback(Datum arg, Oid relid)
 
 	if (writers == NULL)
 		return;
+	last_writer = NULL;
 	hash_seq_init(&seq, writers);
 	while ((w = hash_seq_search(&seq)) != NULL)
 	{
@@ -111,8 +137,14 @@ column_kind(Oid typoid, Oid *func)
 		case BOOLOID:
 			return KIND_BOOL;
 		case INT2OID:
+			return KIND_INT2;
 		case INT4OID:
+			return KIND_INT4;
 		case INT8OID:
+			return KIND_INT8;
+		case TEXTOID:
+		case VARCHAROID:
+			return KIND_TEXT;
 		case FLOAT4OID:
 		case FLOAT8OID:
 		case NUMERICOID:
@@ -174,9 +206,11 @@ writer_for(Relation rel)
 		writers = hash_create("webhook row writers", 64, &ctl, HASH_ELEM | HASH_BLOBS);
 		CacheRegisterRelcacheCallback(rowjson_relcache_callback, (Datum) 0);
 	}
+	if (last_writer != NULL && last_writer->relid == relid && last_writer->natts == desc->natts)
+		return last_writer;
 	w = hash_search(writers, &relid, HASH_FIND, &found);
 	if (found && w->natts == desc->natts)
-		return w;
+		return last_writer = w;
 
 	/* build it first: a lookup below may process invalidations */
 	fresh.relid = relid;
@@ -206,6 +240,7 @@ writer_for(Relation rel)
 		escape_json(&key, NameStr(att->attname));
 		appendStringInfoChar(&key, ':');
 		c->key = key.data;
+		c->keylen = key.len;
 	}
 	MemoryContextSwitchTo(old);
 
@@ -217,20 +252,106 @@ writer_for(Relation rel)
 		MemoryContextSwitchTo(old);
 	}
 	*w = fresh;
-	return w;
+	return last_writer = w;
+}
+
+/*
+ * Append s (len bytes) as a JSON string, exactly as escape_json does, but
+ * a run of characters that need no escape at a time.
+ */
+static void
+escape_json_len(StringInfo buf, const char *s, int len)
+{
+	const char *end = s + len;
+
+	appendStringInfoCharMacro(buf, '"');
+	while (s < end)
+	{
+		const char *run = s;
+
+		while (s < end && (unsigned char) *s >= ' ' && *s != '"' && *s != '\\')
+			s++;
+		if (s > run)
+			appendBinaryStringInfo(buf, run, s - run);
+		if (s == end)
+			break;
+		switch (*s)
+		{
+			case '\b':
+				appendBinaryStringInfo(buf, "\\b", 2);
+				break;
+			case '\f':
+				appendBinaryStringInfo(buf, "\\f", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(buf, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(buf, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(buf, "\\t", 2);
+				break;
+			case '"':
+				appendBinaryStringInfo(buf, "\\\"", 2);
+				break;
+			case '\\':
+				appendBinaryStringInfo(buf, "\\\\", 2);
+				break;
+			default:
+				appendStringInfo(buf, "\\u%04x", (int) *s);
+				break;
+		}
+		s++;
+	}
+	appendStringInfoCharMacro(buf, '"');
+}
+
+/* Append a date or time value, quoted, as JsonEncodeDateTime writes it. */
+static void
+write_datetime(StringInfo buf, ColumnWriter *c, Datum val, Oid typoid)
+{
+	pg_tz	   *zone = typoid == TIMESTAMPTZOID ? session_timezone : NULL;
+
+	if (!c->has_last || c->last != val || c->last_zone != zone)
+	{
+		c->lastout[0] = '"';
+		JsonEncodeDateTime(c->lastout + 1, val, typoid, NULL);
+		c->lastlen = strlen(c->lastout);
+		c->lastout[c->lastlen++] = '"';
+		c->last = val;
+		c->last_zone = zone;
+		c->has_last = true;
+	}
+	appendBinaryStringInfo(buf, c->lastout, c->lastlen);
 }
 
 /* Append one non-null value the way json.c's datum_to_json does. */
 static void
 write_value(StringInfo buf, ColumnWriter *c, Datum val)
 {
-	char		dt[MAXDATELEN + 1];
 	char	   *out;
 
 	switch (c->kind)
 	{
 		case KIND_BOOL:
-			appendStringInfoString(buf, DatumGetBool(val) ? "true" : "false");
+			if (DatumGetBool(val))
+				appendBinaryStringInfo(buf, "true", 4);
+			else
+				appendBinaryStringInfo(buf, "false", 5);
+			break;
+		case KIND_INT2:
+			/* int2out, int4out and int8out write these very digits */
+			enlargeStringInfo(buf, MAXINT8LEN + 1);
+			buf->len += pg_itoa(DatumGetInt16(val), buf->data + buf->len);
+			break;
+		case KIND_INT4:
+			enlargeStringInfo(buf, MAXINT8LEN + 1);
+			buf->len += pg_ltoa(DatumGetInt32(val), buf->data + buf->len);
+			break;
+		case KIND_INT8:
+			enlargeStringInfo(buf, MAXINT8LEN + 1);
+			buf->len += pg_lltoa(DatumGetInt64(val), buf->data + buf->len);
 			break;
 		case KIND_NUMERIC:
 			out = OutputFunctionCall(&c->func, val);
@@ -240,17 +361,24 @@ write_value(StringInfo buf, ColumnWriter *c, Datum val)
 				escape_json(buf, out);
 			pfree(out);
 			break;
+		case KIND_TEXT:
+			{
+				/* textout and varcharout are the text itself */
+				text	   *t = DatumGetTextPP(val);
+
+				escape_json_len(buf, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if ((Pointer) t != DatumGetPointer(val))
+					pfree(t);
+			}
+			break;
 		case KIND_DATE:
-			JsonEncodeDateTime(dt, val, DATEOID, NULL);
-			appendStringInfo(buf, "\"%s\"", dt);
+			write_datetime(buf, c, val, DATEOID);
 			break;
 		case KIND_TIMESTAMP:
-			JsonEncodeDateTime(dt, val, TIMESTAMPOID, NULL);
-			appendStringInfo(buf, "\"%s\"", dt);
+			write_datetime(buf, c, val, TIMESTAMPOID);
 			break;
 		case KIND_TIMESTAMPTZ:
-			JsonEncodeDateTime(dt, val, TIMESTAMPTZOID, NULL);
-			appendStringInfo(buf, "\"%s\"", dt);
+			write_datetime(buf, c, val, TIMESTAMPTZOID);
 			break;
 		case KIND_JSON:
 			out = OutputFunctionCall(&c->func, val);
@@ -274,7 +402,7 @@ write_value(StringInfo buf, ColumnWriter *c, Datum val)
 			break;
 		case KIND_OTHER:
 			out = OutputFunctionCall(&c->func, val);
-			escape_json(buf, out);
+			escape_json_len(buf, out, strlen(out));
 			pfree(out);
 			break;
 		case KIND_DROPPED:
@@ -295,6 +423,8 @@ webhook_row_json(Relation rel, HeapTuple tuple)
 	int			natts;
 	Datum	   *values;
 	bool	   *nulls;
+	Datum		values_here[64];
+	bool		nulls_here[64];
 	StringInfoData buf;
 	volatile Datum result = (Datum) 0;
 
@@ -315,10 +445,21 @@ webhook_row_json(Relation rel, HeapTuple tuple)
 		w = writer_for(rel);
 		cols = w->cols;
 		natts = w->natts;
-		values = palloc(sizeof(Datum) * desc->natts);
-		nulls = palloc(sizeof(bool) * desc->natts);
+		if (desc->natts <= lengthof(values_here))
+		{
+			values = values_here;
+			nulls = nulls_here;
+		}
+		else
+		{
+			values = palloc(sizeof(Datum) * desc->natts);
+			nulls = palloc(sizeof(bool) * desc->natts);
+		}
 		heap_deform_tuple(tuple, desc, values, nulls);
+
+		/* written in place after a text header: the buffer is the result */
 		initStringInfo(&buf);
+		buf.len = VARHDRSZ;
 		appendStringInfoChar(&buf, '{');
 		for (int i = 0; i < natts; i++)
 		{
@@ -326,17 +467,20 @@ webhook_row_json(Relation rel, HeapTuple tuple)
 
 			if (c->kind == KIND_DROPPED)
 				continue;
-			appendStringInfoString(&buf, c->key);
+			appendBinaryStringInfo(&buf, c->key, c->keylen);
 			if (nulls[i])
-				appendStringInfoString(&buf, "null");
+				appendBinaryStringInfo(&buf, "null", 4);
 			else
 				write_value(&buf, c, values[i]);
 		}
 		appendStringInfoChar(&buf, '}');
-		result = PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
-		pfree(buf.data);
-		pfree(values);
-		pfree(nulls);
+		SET_VARSIZE(buf.data, buf.len);
+		result = PointerGetDatum(buf.data);
+		if (values != values_here)
+		{
+			pfree(values);
+			pfree(nulls);
+		}
 	}
 	PG_FINALLY();
 	{
