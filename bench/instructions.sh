@@ -8,6 +8,7 @@
 #
 #   bulk    one INSERT ... SELECT of ROWS rows into t_none, t_webhook (one
 #           paused webhook) and t_webhook3 (three)
+#   copy    a COPY of as many rows from a file into t_none and t_webhook
 #   single  ROWS / 10 single-row INSERTs, each its own transaction
 #           (single-user mode commits every statement), into t_none and
 #           t_webhook
@@ -57,16 +58,20 @@ run() {
 	awk '/^summary:|^totals:/ {print $2; exit}' "$out"
 }
 
+seq "$ROWS" | awk '{print $1 "\tpayload text of a typical row"}' >"$WORK/copy.tsv"
+chown postgres: "$WORK/copy.tsv"
+
 bulk() { echo "INSERT INTO $1 (a, b) SELECT g, 'payload text of a typical row' FROM generate_series(1, $ROWS) g;"; }
 single() {
 	local i
 	for i in $(seq "$((ROWS / 10))"); do echo "INSERT INTO $1 (a, b) VALUES ($i, 'payload text of a typical row');"; done
 }
 
-echo "callgrind: $ROWS-row bulk INSERT, $((ROWS / 10)) single-row transactions" >&2
+echo "callgrind: $ROWS-row bulk INSERT and COPY, $((ROWS / 10)) single-row transactions" >&2
 base=$(run base "")
 declare -A ir
 for v in t_none t_webhook t_webhook3; do ir[bulk_$v]=$(run "bulk_$v" "$(bulk $v)"); done
+for v in t_none t_webhook; do ir[copy_$v]=$(run "copy_$v" "COPY $v (a, b) FROM '$WORK/copy.tsv';"); done
 for v in t_none t_webhook; do ir[single_$v]=$(run "single_$v" "$(single $v)"); done
 
 per_row() { awk -v a="$1" -v b="$base" -v n="$2" 'BEGIN {printf "%.0f", (a - b) / n}'; }
@@ -78,6 +83,9 @@ for v in t_none t_webhook t_webhook3; do
 	echo "| bulk INSERT | $v | $(per_row "${ir[bulk_$v]}" "$ROWS") | $(ratio "${ir[bulk_$v]}" "${ir[bulk_t_none]}") |"
 done
 for v in t_none t_webhook; do
+	echo "| COPY | $v | $(per_row "${ir[copy_$v]}" "$ROWS") | $(ratio "${ir[copy_$v]}" "${ir[copy_t_none]}") |"
+done
+for v in t_none t_webhook; do
 	echo "| single-row transactions | $v | $(per_row "${ir[single_$v]}" "$((ROWS / 10))") | $(ratio "${ir[single_$v]}" "${ir[single_t_none]}") |"
 done
 
@@ -87,9 +95,9 @@ echo
 echo "bulk INSERT into t_webhook, inclusive instructions per row:"
 callgrind_annotate --inclusive=yes "$WORK/bulk_t_webhook.callgrind" 2>/dev/null |
 	awk -v n="$ROWS" '
-		/^ *[0-9,]+ +\([ 0-9.]+%\) +[^ ]+:[A-Za-z_]+ / {
+		match($0, /[^ ]+:[A-Za-z_0-9]+ \[/) {
 			ir = $1; gsub(",", "", ir)
-			split($3, f, ":"); fn = f[2]
+			fn = substr($0, RSTART, RLENGTH - 2); sub(/.*:/, "", fn)
 			if (fn ~ /^(AfterTriggerEndQuery|webhook_capture|webhook_row_json|webhook_log_append|write_chunk|webhook_filter_check)$/ && !(fn in seen)) {
 				seen[fn] = 1
 				printf "  %-24s %8.0f\n", fn, ir / n

@@ -87,6 +87,7 @@ typedef struct PendingChunk
 	int32		hooks[WEBHOOK_CHUNK_HOOKS];
 	int			n;
 	Size		bytes;
+	/* per change, the first n set (new_chunk zeroes only what is above) */
 	char		op[WEBHOOK_CHUNK_MAX];
 	TimestampTz at[WEBHOOK_CHUNK_MAX];
 	uint32		mask[WEBHOOK_CHUNK_MAX];
@@ -484,7 +485,9 @@ new_chunk(Oid relid)
 	else
 		cxt = AllocSetContextCreate(TopMemoryContext, "webhook pending chunk",
 									128 * 1024, 128 * 1024, 8 * 1024 * 1024);
-	c = MemoryContextAllocZero(cxt, sizeof(PendingChunk));
+	/* the per-change arrays are filled as changes come: zero the rest only */
+	c = MemoryContextAlloc(cxt, sizeof(PendingChunk));
+	memset(c, 0, offsetof(PendingChunk, op));
 	c->cxt = cxt;
 	c->relid = relid;
 	c->subid = GetCurrentSubTransactionId();
