@@ -188,9 +188,13 @@ reset_writers() {
 # which unnest the whole log on every call and would load the machine being
 # measured.
 
-# worker_cpu_ms: the CPU time (user + system) the worker has used, in ms
+# worker_cpu_ms: "<worker pid> <CPU time (user + system) it has used, in ms>"
+# (waits, bounded, for a worker to be there)
 worker_cpu_ms() {
-	awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($14 + $15) * 1000 / hz}' "/proc/$(worker_pid)/stat"
+	local pid _
+	for _ in $(seq 50); do pid=$(worker_pid); [ -n "$pid" ] && break; sleep 0.1; done
+	[ -n "$pid" ] || { echo "- 0"; return; }
+	awk -v pid="$pid" -v hz="$(getconf CLK_TCK)" '{printf "%s %d\n", pid, ($14 + $15) * 1000 / hz}' "/proc/$pid/stat"
 }
 
 # fill_backlog KIND N: with every webhook paused, queue N events on t_sink:
@@ -223,9 +227,9 @@ fill_backlog() {
 # webhooks NAMES (an SQL list of quoted names) have N events done; prints
 # "<events/s> <done> <ok|timeout> <worker CPU µs per event>", the time from
 # T0 (epoch) to the last delivered_at the worker recorded, the CPU from
-# CPU0 (worker_cpu_ms) on.
+# CPU0 (worker_cpu_ms) on ("-" if the worker restarted meanwhile).
 wait_drained() {
-	local names=$1 n=$2 t0=$3 limit=$4 c0=$5 left deadline st=timeout stats c1
+	local names=$1 n=$2 t0=$3 limit=$4 c0=$5 left deadline st=timeout stats c1 cpu
 	deadline=$(($(date +%s) + limit))
 	while [ "$(date +%s)" -lt "$deadline" ]; do
 		sleep 0.5
@@ -234,8 +238,10 @@ wait_drained() {
 	done
 	stats=$(sql -c "$(done_of "$names")")
 	c1=$(worker_cpu_ms)
-	awk -F'|' -v t0="$t0" -v st="$st" -v cpu=$((c1 - c0)) \
-		'{d = $1; e = $2 - t0; printf "%.0f %d %s %.1f\n", (e > 0 ? d / e : 0), d, st, (d > 0 ? cpu * 1000 / d : 0)}' <<<"$stats"
+	cpu=-
+	[ "${c0% *}" = "${c1% *}" ] && [ "${c0% *}" != - ] && cpu=$((${c1#* } - ${c0#* }))
+	awk -F'|' -v t0="$t0" -v st="$st" -v cpu="$cpu" \
+		'{d = $1; e = $2 - t0; printf "%.0f %d %s %s\n", (e > 0 ? d / e : 0), d, st, (d > 0 && cpu != "-" ? sprintf("%.1f", cpu * 1000 / d) : "-")}' <<<"$stats"
 }
 status_of() { cut -d' ' -f3 <<<"$1"; }
 cpu_of() { cut -d' ' -f4 <<<"$1"; }
@@ -243,7 +249,8 @@ cpu_of() { cut -d' ' -f4 <<<"$1"; }
 # backlog_and_drain N TIMEOUT [OTHER_HOOK...]: queue N inserts on t_sink
 # (BACKLOG_KIND=updates: N updates of 100 rows, fill_backlog), then resume
 # OTHER_HOOKs and 'sink' and wait until 'sink' has delivered them all; prints
-# what wait_drained does, the time running from the resume.
+# what wait_drained does, the time running from the resume.  AFTER_DRAIN
+# names a function to run before the final quiesce.
 backlog_and_drain() {
 	local n=$1 limit=$2 h t0 c0 total
 	shift 2
@@ -253,6 +260,7 @@ backlog_and_drain() {
 	c0=$(worker_cpu_ms)
 	t0=$(sql -c "SELECT extract(epoch FROM statement_timestamp()), webhook.resume('sink')" | cut -d'|' -f1)
 	wait_drained "'sink'" "$total" "$t0" "$limit" "$c0"
+	[ -n "${AFTER_DRAIN:-}" ] && "$AFTER_DRAIN"
 	quiesce
 }
 
@@ -551,6 +559,7 @@ scenario_5() {
 # interleaved.  Ratio of the rates.
 scenario_6() {
 	local r a w bpid bport alone=() with=() st="" _
+	stop_blackhole() { kill "$bpid" 2>/dev/null; }
 	for r in $(seq "$RUNS"); do
 		a=$(backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT")
 		rm -f "$WORK/hole.port"
@@ -560,8 +569,10 @@ scenario_6() {
 		for _ in $(seq 100); do [ -s "$WORK/hole.port" ] && break; sleep 0.05; done
 		bport=$(cat "$WORK/hole.port")
 		sql -c "SELECT webhook.register('hang', 'http://127.0.0.1:$bport/hang', 'public.t_sink')" >/dev/null
-		w=$(backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT" hang)
-		kill "$bpid" 2>/dev/null # resets the hung connections
+		# the hung connections are reset (the blackhole stopped) before the
+		# drain's quiesce empties the log: the worker records their failures
+		# while their events still exist
+		w=$(AFTER_DRAIN=stop_blackhole backlog_and_drain "$BACKLOG" "$DRAIN_TIMEOUT" hang)
 		wait "$bpid" 2>/dev/null
 		quiesce
 		sql -c "SELECT webhook.unregister('hang')" >/dev/null

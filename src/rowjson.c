@@ -255,6 +255,11 @@ writer_for(Relation rel)
 	return last_writer = w;
 }
 
+/* escape_json's short forms of control characters; the others are \\u00XX */
+static const char *const control_escapes[' '] = {
+	['\b'] = "\\b", ['\f'] = "\\f", ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t"
+};
+
 /*
  * Append s (len bytes) as a JSON string, exactly as escape_json does, but
  * a run of characters that need no escape at a time.
@@ -275,33 +280,14 @@ escape_json_len(StringInfo buf, const char *s, int len)
 			appendBinaryStringInfo(buf, run, s - run);
 		if (s == end)
 			break;
-		switch (*s)
-		{
-			case '\b':
-				appendBinaryStringInfo(buf, "\\b", 2);
-				break;
-			case '\f':
-				appendBinaryStringInfo(buf, "\\f", 2);
-				break;
-			case '\n':
-				appendBinaryStringInfo(buf, "\\n", 2);
-				break;
-			case '\r':
-				appendBinaryStringInfo(buf, "\\r", 2);
-				break;
-			case '\t':
-				appendBinaryStringInfo(buf, "\\t", 2);
-				break;
-			case '"':
-				appendBinaryStringInfo(buf, "\\\"", 2);
-				break;
-			case '\\':
-				appendBinaryStringInfo(buf, "\\\\", 2);
-				break;
-			default:
-				appendStringInfo(buf, "\\u%04x", (int) *s);
-				break;
-		}
+		if (*s == '"')
+			appendBinaryStringInfo(buf, "\\\"", 2);
+		else if (*s == '\\')
+			appendBinaryStringInfo(buf, "\\\\", 2);
+		else if (control_escapes[(unsigned char) *s] != NULL)
+			appendBinaryStringInfo(buf, control_escapes[(unsigned char) *s], 2);
+		else
+			appendStringInfo(buf, "\\u%04x", (int) *s);
 		s++;
 	}
 	appendStringInfoCharMacro(buf, '"');
