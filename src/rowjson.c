@@ -327,17 +327,13 @@ write_value(StringInfo buf, ColumnWriter *c, Datum val)
 				appendBinaryStringInfo(buf, "false", 5);
 			break;
 		case KIND_INT2:
+		case KIND_INT4:
+		case KIND_INT8:
 			/* int2out, int4out and int8out write these very digits */
 			enlargeStringInfo(buf, MAXINT8LEN + 1);
-			buf->len += pg_itoa(DatumGetInt16(val), buf->data + buf->len);
-			break;
-		case KIND_INT4:
-			enlargeStringInfo(buf, MAXINT8LEN + 1);
-			buf->len += pg_ltoa(DatumGetInt32(val), buf->data + buf->len);
-			break;
-		case KIND_INT8:
-			enlargeStringInfo(buf, MAXINT8LEN + 1);
-			buf->len += pg_lltoa(DatumGetInt64(val), buf->data + buf->len);
+			buf->len += pg_lltoa(c->kind == KIND_INT2 ? DatumGetInt16(val) :
+								 c->kind == KIND_INT4 ? DatumGetInt32(val) :
+								 DatumGetInt64(val), buf->data + buf->len);
 			break;
 		case KIND_NUMERIC:
 			out = OutputFunctionCall(&c->func, val);
