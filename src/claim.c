@@ -40,6 +40,7 @@ static SPIPlanPtr recover_plan;
 static SPIPlanPtr next_retry_plan;
 static SPIPlanPtr owners_plan;
 static SPIPlanPtr active_plan;
+static SPIPlanPtr waiting_plan;
 
 /* deliveries one careful claim (claim_carefully) takes at most */
 #define CAREFUL_CLAIM_MAX 1000
@@ -222,6 +223,10 @@ prepare_claim(void)
 	active_plan = prepare(
 		"SELECT id, fifo, batch_size FROM webhook.hook WHERE state OPERATOR(pg_catalog.=) 'active'"
 		" ORDER BY id",
+		0, NULL);
+	/* does any delivery wait in webhook.queue (pending or retrying)? */
+	waiting_plan = prepare(
+		"SELECT EXISTS (SELECT FROM webhook.queue q WHERE q.status IN ('p', 'r'))",
 		0, NULL);
 }
 
@@ -486,11 +491,22 @@ webhook_claim(TimestampTz *next_retry, bool *present)
 	args[1] = webhook_make_array(counts, NULL, n, INT4OID);
 	args[2] = Int32GetDatum(webhook_max_in_flight);
 	args[3] = Int32GetDatum(Max(limit, 0));
+	/*
+	 * Most claims find webhook.queue without a delivery waiting (it holds
+	 * only retries, and what queues behind them): then the queue's claim and
+	 * its look for the next retry are skipped, and so are the loads' counts
+	 * of what waits there, which would all find nothing.
+	 */
+	if (SPI_execute_plan(waiting_plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for waiting deliveries");
+	webhook_claiming.queue_waiting =
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (webhook_claiming.careful)
 	{
 		args[3] = Int32GetDatum(Min(Max(limit, 0), CAREFUL_CLAIM_MAX));
 		got = claim_carefully(args, ext);
 		from_log = webhook_claim_from_log(active, Max(limit, 0) - (int) got, ext,
+										  webhook_claiming.queue_waiting,
 										  &webhook_claiming.poisoned);
 		if (from_log > 0)
 			webhook_windows.log_dirty = true;
@@ -498,9 +514,12 @@ webhook_claim(TimestampTz *next_retry, bool *present)
 	}
 	else
 	{
-		if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		if (!webhook_claiming.queue_waiting)
+			got = 0;
+		else if (SPI_execute_plan(claim_plan, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not claim deliveries");
-		got = SPI_processed;
+		else
+			got = SPI_processed;
 
 		/* start them in event order: RETURNING gives no order */
 		rows = palloc(sizeof(ClaimedRow) * (got + 1));
@@ -513,10 +532,12 @@ webhook_claim(TimestampTz *next_retry, bool *present)
 		qsort(rows, got, sizeof(ClaimedRow), compare_claimed);
 		for (uint64 i = 0; i < got; i++)
 			webhook_take_row(rows[i].tuple, SPI_tuptable->tupdesc, ext);
-		SPI_freetuptable(SPI_tuptable);
+		if (got > 0)
+			SPI_freetuptable(SPI_tuptable);
 
 		/* and what committed to the log since */
 		from_log = webhook_claim_from_log(active, Max(limit, 0) - (int) got, ext,
+										  webhook_claiming.queue_waiting,
 										  &webhook_claiming.poisoned);
 		if (from_log > 0)
 			webhook_windows.log_dirty = true;
@@ -524,11 +545,15 @@ webhook_claim(TimestampTz *next_retry, bool *present)
 	}
 	webhook_claiming.last_n = got;
 
-	if (SPI_execute_plan(next_retry_plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not find the next retry");
-	next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		*next_retry = DatumGetTimestampTz(next);
+	/* (loads only move deliveries to the queue while some wait there) */
+	if (webhook_claiming.queue_waiting || webhook_claiming.careful)
+	{
+		if (SPI_execute_plan(next_retry_plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not find the next retry");
+		next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			*next_retry = DatumGetTimestampTz(next);
+	}
 
 	webhook_end_work();
 	webhook_claiming.committed = true;

@@ -43,10 +43,12 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "common/hashfn.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "webhook.h"
@@ -366,17 +368,30 @@ webhook_cursor_next_batch(int32 hook_id)
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) ? 1 : 0;
 }
 
-/* Take a tick at snapshot (text) if anything committed since the last; prune old ones. */
+/*
+ * Take a tick at snapshot (text) if anything committed since the last;
+ * prune old ones.  Ticks pile up only as new ones come, one per claim at
+ * most: they are pruned then, but not more than once per TICK_PRUNE_MS (at
+ * a thousand commits a second, pruning at every tick cost more than any
+ * other statement of the worker, and the table is read by its index).
+ */
+#define TICK_PRUNE_MS 1000
+
 void
 webhook_cursor_tick(Datum snapshot)
 {
+	static TimestampTz next_prune = 0;
+
 	prepare_plans();
 	if (SPI_execute_plan(tick_plan, &snapshot, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not take a tick of the event log");
-	/* ticks pile up only as new ones come: prune then */
-	if (SPI_processed > 0 &&
-		SPI_execute_plan(prune_plan, NULL, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not remove old ticks of the event log");
+	if (SPI_processed > 0 && GetCurrentTransactionStartTimestamp() >= next_prune)
+	{
+		if (SPI_execute_plan(prune_plan, NULL, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not remove old ticks of the event log");
+		next_prune = TimestampTzPlusMilliseconds(GetCurrentTransactionStartTimestamp(),
+												 TICK_PRUNE_MS);
+	}
 }
 
 /* The transaction's snapshot, as text, for webhook_cursor_next_batch (in the caller's context). */

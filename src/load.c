@@ -135,12 +135,14 @@ load_next(HookSlot *slot, int64 after, int room, bool waiting, Oid ext, int *n,
  * first, and its endpoint is probably failing); a fifo webhook reads only
  * when it holds nothing and the queue has nothing of its.  Each webhook's
  * load is guarded (load_guarded), so this part of a claim does not fail
- * for one webhook's sake.  Returns how many deliveries were taken; sets
- * *poisoned_out if a webhook's events moved into the queue because they
- * could not be read.
+ * for one webhook's sake.  queue_waiting: did the claim find any delivery
+ * waiting in webhook.queue (if not, none is counted per webhook).  Returns
+ * how many deliveries were taken; sets *poisoned_out if a webhook's events
+ * moved into the queue because they could not be read.
  */
 uint64
-webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned_out)
+webhook_claim_from_log(List *active, int limit, Oid ext, bool queue_waiting,
+					   bool *poisoned_out)
 {
 	uint64		got = 0;
 	ListCell   *lc;
@@ -170,7 +172,7 @@ webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned_out)
 		room = Min(room, limit - (int) got);
 		if (room <= 0)
 			continue;
-		queued = webhook_cursor_queued(a->id);
+		queued = queue_waiting ? webhook_cursor_queued(a->id) : 0;
 		if (queued > WEBHOOK_QUEUE_GATE || (a->fifo && queued > 0))
 			continue;
 		after = slot->loaded_upto;

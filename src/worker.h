@@ -301,7 +301,8 @@ extern void webhook_discard_fresh(void);
 extern void webhook_admit_fresh(void);
 
 /* load.c; in a claim transaction */
-extern uint64 webhook_claim_from_log(List *active, int limit, Oid ext, bool *poisoned);
+extern uint64 webhook_claim_from_log(List *active, int limit, Oid ext, bool queue_waiting,
+									 bool *poisoned);
 
 /* claim.c: the state of claiming, kept across claims */
 typedef struct WebhookClaiming
@@ -313,6 +314,7 @@ typedef struct WebhookClaiming
 	bool		careful;		/* did the last claim fail? then claim one by one */
 	bool		careful_full;	/* did the last careful claim take its most? */
 	bool		poisoned;		/* a webhook's events could not be read from the log */
+	bool		queue_waiting;	/* did the claim find deliveries waiting in webhook.queue? */
 	int64		transient_id;	/* a delivery whose careful claim failed ... */
 	int			transient_failures; /* ... this often, with a transient error */
 	TimestampTz next_owner_check;
