@@ -63,6 +63,7 @@ static bool present = false;	/* is the extension installed? */
 static bool looked = false;		/* has a claim found out whether it is? */
 static char my_dbname[NAMEDATALEN];	/* for log lines */
 static bool work_due = true;	/* should the next turn claim? */
+static bool woken = false;		/* by the latch (commits) since the last claim? */
 static int	record_failures = 0;
 static int	finished_since_claim = 0;	/* outcomes since the last claim */
 static TimestampTz next_retry = 0;
@@ -335,7 +336,13 @@ webhook_worker_main(Datum main_arg)
 		if (finished_since_claim > 0 &&
 			(webhook_windows.total_held == 0 || finished_since_claim >= Max(webhook_max_in_flight / 2, 1)))
 			work_due = true;
-		if (webhook_record_due())
+		/*
+		 * Outcomes gather for a few milliseconds (webhook_record_due), but
+		 * a claim waits on them: when something committed meanwhile, they
+		 * are recorded at once, so that a new event is not held back until
+		 * the deliveries in flight are written down.
+		 */
+		if (webhook_record_due() || (woken && webhook_outcomes.list != NIL))
 			guarded_record();
 
 		/* take more work, and purge old history now and then */
@@ -346,18 +353,21 @@ webhook_worker_main(Datum main_arg)
 		/*
 		 * Not while outcomes wait to be recorded: fifo order depends on
 		 * them.  And after a claim that found nothing, not again for a few
-		 * milliseconds: commits to the tables of a paused webhook wake the
-		 * worker too, and must not keep it busy claiming nothing.
+		 * milliseconds, unless the latch says something committed since:
+		 * the claims that follow recorded outcomes, timers and retries must
+		 * not keep the worker busy claiming nothing, but a new event should
+		 * not wait for them either.
 		 */
 		if (work_due && webhook_outcomes.list == NIL)
 		{
-			if (webhook_claiming.last_n == 0 && now < next_empty_claim)
+			if (webhook_claiming.last_n == 0 && now < next_empty_claim && !woken)
 			{
 				work_due = false;	/* the timer below brings it back */
 				next_look = Min(next_look, next_empty_claim);
 			}
 			else
 			{
+				woken = false;
 				guarded_claim();
 				announced = announce_or_leave(announced);
 				next_empty_claim = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -384,7 +394,8 @@ webhook_worker_main(Datum main_arg)
 		if (webhook_http_timeout() >= 0)
 			timeout = Min(timeout, webhook_http_timeout());
 		/* (a claim waits for outcomes to be recorded: no hurry for it until then) */
-		if ((work_due && webhook_outcomes.list == NIL) || webhook_record_due())
+		if ((work_due && webhook_outcomes.list == NIL) || webhook_record_due() ||
+			(woken && webhook_outcomes.list != NIL))
 			timeout = 0;
 		else if (webhook_outcomes.list != NIL)
 			timeout = Min(timeout, ms_until(webhook_record_due_at(), now));
@@ -397,6 +408,7 @@ webhook_worker_main(Datum main_arg)
 			{
 				ResetLatch(MyLatch);
 				work_due = true;
+				woken = true;
 			}
 			else if (events[i].events & WL_SOCKET_READABLE)
 				webhook_http_poll_ready();
