@@ -264,11 +264,14 @@ COMMENT ON FUNCTION webhook._delivery_id(bigint, integer) IS
     'Internal: the id of the delivery of an event to the webhook of the given bit of its chunk';
 
 /*
- * The names of a webhook's capture triggers, the one place that spells
- * them (the SQL below and the worker's checks call these): webhook_<id>_row
- * for its row events, webhook_<id>_truncate for TRUNCATE; NULL for another
- * kind.  The id is cast to text explicitly: integer || text is only STABLE,
- * and an IMMUTABLE function over it would not be inlined.
+ * The name of a table's capture trigger of a kind, the one place that
+ * spells it (the SQL below calls it): one row trigger (webhook_<id>_row) and
+ * one truncate trigger (webhook_<id>_truncate) per table serve every webhook
+ * watching it, and are named after the smallest of their ids, as the
+ * triggers of two tables of one partition tree must not share a name (a
+ * partition's clone of its parent's trigger bears the parent's); NULL for
+ * another kind.  The id is cast to text explicitly: integer || text is
+ * only STABLE, and an IMMUTABLE function over it would not be inlined.
  */
 CREATE FUNCTION webhook._trigger_name(hook_id integer, kind text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -278,15 +281,22 @@ AS $$
                      OPERATOR(pg_catalog.||) ('_' OPERATOR(pg_catalog.||) kind) END
 $$;
 COMMENT ON FUNCTION webhook._trigger_name(integer, text) IS
-    'Internal: the name of a webhook''s capture trigger of the given kind (row or truncate)';
+    'Internal: the name of a table''s capture trigger of the given kind (row or truncate), after the smallest id of the webhooks it serves';
 
-CREATE FUNCTION webhook._trigger_names(hook_id integer) RETURNS text[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+/*
+ * The webhook ids a capture trigger serves: its arguments (pg_trigger.tgargs,
+ * NUL-terminated strings), those that are ids, in order.
+ */
+CREATE FUNCTION webhook._trigger_hooks(args bytea) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT ARRAY[webhook._trigger_name(hook_id, 'row'), webhook._trigger_name(hook_id, 'truncate')]
+    SELECT COALESCE(pg_catalog.array_agg(a::pg_catalog.int4 ORDER BY n), '{}')
+      FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.encode(args, 'escape'), '\000'))
+           WITH ORDINALITY AS u(a, n)
+     WHERE a OPERATOR(pg_catalog.~) '^[1-9][0-9]{0,8}$'
 $$;
-COMMENT ON FUNCTION webhook._trigger_names(integer) IS
-    'Internal: the names of both capture triggers of a webhook, row and truncate';
+COMMENT ON FUNCTION webhook._trigger_hooks(bytea) IS
+    'Internal: the ids of the webhooks a capture trigger serves, from its arguments';
 
 /* ---------------------------------------------------------------------
  * C helpers
@@ -295,7 +305,28 @@ COMMENT ON FUNCTION webhook._trigger_names(integer) IS
 CREATE FUNCTION webhook.capture() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'webhook_capture';
 COMMENT ON FUNCTION webhook.capture() IS
-    'Trigger function installed by webhook.register on watched tables; queues one event per change';
+    'Trigger function installed by webhook.register on watched tables, given the ids of the webhooks watching the table; queues each change once for all of them';
+
+/*
+ * The extension's capture triggers, the one place that tells them: a
+ * table's own (not a partition's clone of its parent's) triggers calling
+ * webhook.capture, named as _trigger_name names them for the first webhook
+ * they serve, with the webhooks each serves.  A trigger someone else made to call webhook.capture is not one.
+ */
+CREATE VIEW webhook._capture_trigger AS
+SELECT t.oid, t.rel, t.name, t.kind, t.hooks
+  FROM (SELECT tg.oid, tg.tgrelid AS rel, tg.tgname AS name,
+               CASE WHEN (tg.tgtype OPERATOR(pg_catalog.&) 1::pg_catalog.int2) OPERATOR(pg_catalog.=) 1
+                    THEN 'row' ELSE 'truncate' END AS kind,
+               webhook._trigger_hooks(tg.tgargs) AS hooks
+          FROM pg_catalog.pg_trigger tg
+         WHERE tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
+           AND tg.tgparentid OPERATOR(pg_catalog.=) 0
+           AND NOT tg.tgisinternal) t
+ WHERE t.name OPERATOR(pg_catalog.=) webhook._trigger_name(t.hooks[1], t.kind);
+COMMENT ON VIEW webhook._capture_trigger IS
+    'Internal: each table''s own capture triggers (row, truncate) and the ids of the webhooks they serve';
+REVOKE ALL ON webhook._capture_trigger FROM PUBLIC;
 
 CREATE FUNCTION webhook._wake() RETURNS void
     LANGUAGE c VOLATILE STRICT SET search_path = pg_catalog, pg_temp
@@ -428,43 +459,102 @@ COMMENT ON FUNCTION webhook._owner_can_read(oid, oid) IS
     'Internal: whether a role may read every row of a table (SELECT, and no row security it is subject to)';
 
 /*
+ * Make table rel's capture trigger of a kind ('row' or 'truncate') serve the
+ * webhooks of ids that exist and want that kind of event, or drop it when
+ * none does: it is made anew (a partitioned table's row trigger with its
+ * clones), named after the smallest id, firing on the row events any of
+ * them wants.
+ */
+CREATE FUNCTION webhook._set_trigger(rel regclass, kind text, ids integer[]) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    served integer[];
+    row_events text[];
+BEGIN
+    SELECT pg_catalog.array_agg(h.id ORDER BY h.id) INTO served
+      FROM webhook.hook h
+     WHERE h.id OPERATOR(pg_catalog.=) ANY (ids)
+       AND EXISTS (SELECT FROM pg_catalog.unnest(h.events) e
+                    WHERE (e OPERATOR(pg_catalog.=) 'truncate') OPERATOR(pg_catalog.=)
+                          (kind OPERATOR(pg_catalog.=) 'truncate'));
+    FOR t IN
+        SELECT c.name FROM webhook._capture_trigger c
+         WHERE c.rel OPERATOR(pg_catalog.=) _set_trigger.rel::pg_catalog.oid
+           AND c.kind OPERATOR(pg_catalog.=) _set_trigger.kind
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.name, rel);
+    END LOOP;
+    IF served IS NULL THEN
+        RETURN;
+    END IF;
+    IF kind OPERATOR(pg_catalog.=) 'row' THEN
+        SELECT pg_catalog.array_agg(DISTINCT pg_catalog.upper(e)) INTO row_events
+          FROM webhook.hook h, pg_catalog.unnest(h.events) AS e
+         WHERE h.id OPERATOR(pg_catalog.=) ANY (served) AND e OPERATOR(pg_catalog.<>) 'truncate';
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION webhook.capture(%s)',
+            webhook._trigger_name(served[1], 'row'),
+            pg_catalog.array_to_string(row_events, ' OR '), rel,
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(i), ', ') FROM pg_catalog.unnest(served) i));
+    ELSE
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%s)',
+            webhook._trigger_name(served[1], 'truncate'), rel,
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(i), ', ') FROM pg_catalog.unnest(served) i));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION webhook._set_trigger(regclass, text, integer[]) IS
+    'Internal: make a table''s capture trigger of a kind serve exactly the given webhooks (none: drop it)';
+
+/* add webhook hook_id to table rel's capture trigger of a kind, if not there yet */
+CREATE FUNCTION webhook._trigger_add(rel regclass, kind text, hook_id integer) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ids integer[];
+BEGIN
+    SELECT COALESCE(pg_catalog.array_agg(i), '{}') INTO ids
+      FROM webhook._capture_trigger c, pg_catalog.unnest(c.hooks) AS i
+     WHERE c.rel OPERATOR(pg_catalog.=) _trigger_add.rel::pg_catalog.oid
+       AND c.kind OPERATOR(pg_catalog.=) _trigger_add.kind;
+    IF NOT hook_id OPERATOR(pg_catalog.=) ANY (ids) THEN
+        PERFORM webhook._set_trigger(rel, kind, ids OPERATOR(pg_catalog.||) hook_id);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION webhook._trigger_add(regclass, text, integer) IS
+    'Internal: make a table''s capture trigger of a kind serve one more webhook';
+
+/*
  * Install the capture triggers of hook h on table rel, if its owner may read
  * every row of rel (_owner_can_read); returns whether it did.
  */
 CREATE FUNCTION webhook._attach(h webhook.hook, rel regclass) RETURNS boolean
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    row_events text[];
 BEGIN
     IF NOT webhook._owner_can_read(h.owner, rel) THEN
         RETURN false;
     END IF;
-    SELECT pg_catalog.array_agg(pg_catalog.upper(e))
-      INTO row_events
-      FROM pg_catalog.unnest(h.events) AS e
-     WHERE e OPERATOR(pg_catalog.<>) 'truncate';
-    IF row_events IS NOT NULL THEN
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION webhook.capture(%L)',
-            webhook._trigger_name(h.id, 'row'),
-            pg_catalog.array_to_string(row_events, ' OR '), rel, h.id);
+    IF EXISTS (SELECT FROM pg_catalog.unnest(h.events) AS e WHERE e OPERATOR(pg_catalog.<>) 'truncate') THEN
+        PERFORM webhook._trigger_add(rel, 'row', h.id);
     END IF;
     IF 'truncate' OPERATOR(pg_catalog.=) ANY (h.events) THEN
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
-            webhook._trigger_name(h.id, 'truncate'), rel, h.id);
+        PERFORM webhook._trigger_add(rel, 'truncate', h.id);
         PERFORM webhook._attach_partitions(h, rel);
     END IF;
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION webhook._attach(webhook.hook, regclass) IS 'Internal: create the capture triggers of a webhook on a table';
+COMMENT ON FUNCTION webhook._attach(webhook.hook, regclass) IS 'Internal: make a table''s capture triggers serve a webhook';
 
 /*
- * Install hook h's truncate trigger on every partition of rel (at every
- * level) that lacks it: statement triggers are not cloned to partitions,
- * and a TRUNCATE of a partition fires only the partition's own.
+ * Add hook h to the truncate trigger of every partition of rel (at every
+ * level): statement triggers are not cloned to partitions, and a TRUNCATE
+ * of a partition fires only the partition's own.
  */
 CREATE FUNCTION webhook._attach_partitions(h webhook.hook, rel regclass) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -475,21 +565,16 @@ BEGIN
     FOR p IN
         SELECT t.relid FROM pg_catalog.pg_partition_tree(rel) t
          WHERE t.relid OPERATOR(pg_catalog.<>) rel
-           AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg
-                            WHERE tg.tgrelid OPERATOR(pg_catalog.=) t.relid
-                              AND tg.tgname OPERATOR(pg_catalog.=) webhook._trigger_name(h.id, 'truncate'))
          ORDER BY t.level, t.relid
     LOOP
-        EXECUTE pg_catalog.format(
-            'CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION webhook.capture(%L)',
-            webhook._trigger_name(h.id, 'truncate'), p, h.id);
+        PERFORM webhook._trigger_add(p, 'truncate', h.id);
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION webhook._attach_partitions(webhook.hook, regclass) IS
-    'Internal: create a webhook''s truncate trigger on every partition of a watched partitioned table';
+    'Internal: make the truncate trigger of every partition of a watched partitioned table serve a webhook';
 
-/* remove every capture trigger of hook id */
+/* take webhook p_id out of every capture trigger (dropping those left serving none) */
 CREATE FUNCTION webhook._detach(p_id integer) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -497,18 +582,15 @@ DECLARE
     t record;
 BEGIN
     FOR t IN
-        SELECT tg.tgname, tg.tgrelid::regclass AS rel
-          FROM pg_catalog.pg_trigger tg
-         WHERE tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::regprocedure
-           AND NOT tg.tgisinternal
-           AND tg.tgparentid OPERATOR(pg_catalog.=) 0
-           AND tg.tgname OPERATOR(pg_catalog.=) ANY (webhook._trigger_names(p_id))
+        SELECT c.rel::regclass AS rel, c.kind, c.hooks FROM webhook._capture_trigger c
+         WHERE p_id OPERATOR(pg_catalog.=) ANY (c.hooks)
+         ORDER BY c.rel, c.kind
     LOOP
-        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+        PERFORM webhook._set_trigger(t.rel, t.kind, pg_catalog.array_remove(t.hooks, p_id));
     END LOOP;
 END
 $$;
-COMMENT ON FUNCTION webhook._detach(integer) IS 'Internal: drop every capture trigger of a webhook';
+COMMENT ON FUNCTION webhook._detach(integer) IS 'Internal: make no capture trigger serve a webhook any more';
 
 /* may table rel be watched by a schema webhook (plain or partitioned, not a partition) */
 CREATE FUNCTION webhook._watchable(rel oid) RETURNS boolean
@@ -1139,7 +1221,8 @@ REVOKE ALL ON FUNCTION
     webhook._check_url(text), webhook._check_secret(text), webhook._check_schema(name),
     webhook._check_headers(jsonb), webhook._watchable(oid),
     webhook._check_filter(regclass, text[], text),
-    webhook._trigger_name(integer, text), webhook._trigger_names(integer),
+    webhook._trigger_name(integer, text), webhook._trigger_hooks(bytea),
+    webhook._set_trigger(regclass, text, integer[]), webhook._trigger_add(regclass, text, integer),
     webhook._owner_can_read(oid, oid)
 FROM PUBLIC;
 
@@ -1169,10 +1252,10 @@ BEGIN
         LOOP
             FOR h IN
                 SELECT hook.* FROM webhook.hook
-                  JOIN pg_catalog.pg_trigger tg
-                    ON tg.tgname OPERATOR(pg_catalog.=) webhook._trigger_name(hook.id, 'truncate')
-                 WHERE tg.tgrelid OPERATOR(pg_catalog.=) c.rel
-                   AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
+                  JOIN webhook._capture_trigger tg
+                    ON hook.id OPERATOR(pg_catalog.=) ANY (tg.hooks)
+                 WHERE tg.rel OPERATOR(pg_catalog.=) c.rel
+                   AND tg.kind OPERATOR(pg_catalog.=) 'truncate'
                    AND 'truncate' OPERATOR(pg_catalog.=) ANY (hook.events)
                    AND (hook.relation OPERATOR(pg_catalog.=) c.rel
                         OR (hook.schema_name IS NOT NULL AND webhook._watchable(c.rel)
@@ -1199,11 +1282,10 @@ BEGIN
            AND hook.schema_name IS NOT NULL
            AND NOT EXISTS (SELECT FROM pg_catalog.pg_namespace o
                             WHERE o.nspname OPERATOR(pg_catalog.=) hook.schema_name)
-           AND EXISTS (SELECT FROM pg_catalog.pg_trigger tg
-                         JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) tg.tgrelid
+           AND EXISTS (SELECT FROM webhook._capture_trigger tg
+                         JOIN pg_catalog.pg_class r ON r.oid OPERATOR(pg_catalog.=) tg.rel
                         WHERE r.relnamespace OPERATOR(pg_catalog.=) n.oid
-                          AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
-                          AND tg.tgname OPERATOR(pg_catalog.=) ANY (webhook._trigger_names(hook.id)));
+                          AND hook.id OPERATOR(pg_catalog.=) ANY (tg.hooks));
         IF FOUND THEN
             PERFORM webhook._hooks_changed();   -- capture caches hold the old name
         END IF;
@@ -1221,9 +1303,9 @@ BEGIN
         FOR h IN
             SELECT * FROM webhook.hook
              WHERE hook.schema_name OPERATOR(pg_catalog.=) c.schema_name
-               AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger tg
-                                WHERE tg.tgrelid OPERATOR(pg_catalog.=) c.objid
-                                  AND tg.tgname OPERATOR(pg_catalog.=) ANY (webhook._trigger_names(hook.id)))
+               AND NOT EXISTS (SELECT FROM webhook._capture_trigger tg
+                                WHERE tg.rel OPERATOR(pg_catalog.=) c.objid
+                                  AND hook.id OPERATOR(pg_catalog.=) ANY (tg.hooks))
         LOOP
             IF NOT webhook._attach(h, c.objid::regclass) THEN
                 RAISE NOTICE 'webhook "%" does not watch table %: its owner % cannot read every row of it',
@@ -1290,10 +1372,10 @@ $$;
 COMMENT ON FUNCTION webhook._status("char") IS 'Internal: the name of a delivery status';
 
 /*
- * _event_type, _status, _delivery_id, _trigger_name and _trigger_names are
- * the only functions without a pinned search_path: a SET clause would stop
+ * _event_type, _status, _delivery_id and _trigger_name are the only
+ * functions without a pinned search_path: a SET clause would stop
  * PostgreSQL from inlining them into the views, the worker's claim and the
- * scans of pg_trigger for a webhook's triggers, where they run for every
+ * SQL that makes the capture triggers, where they run for every
  * row (for the same reason none is STRICT: a CASE is not, and a strict
  * function is inlined only into a strict expression).  Their bodies name
  * every function and operator with its schema, so no path can redirect them.

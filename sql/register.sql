@@ -108,7 +108,7 @@ SELECT name, url, watches, events, state, pending, delivered, failed, timeout, m
        headers, consecutive_failures
   FROM webhook.webhooks ORDER BY name;
 
--- the triggers each webhook installed: row events and truncate apart
+-- the triggers of a table, one of each kind for all its webhooks: row events and truncate apart
 SELECT regexp_replace(pg_get_triggerdef(t.oid), '[0-9]+', 'N', 'g') AS definition
   FROM pg_trigger t WHERE t.tgrelid = 'orders'::regclass ORDER BY t.tgname;
 

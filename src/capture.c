@@ -3,30 +3,38 @@
  * capture.c
  *	  The capture trigger: the writer's path.
  *
- * webhook.register installs, for each webhook and watched table, a row-level
- * AFTER INSERT/UPDATE/DELETE trigger and a statement-level AFTER TRUNCATE
- * trigger, both calling webhook.capture('<hook id>').  Each firing hands its
- * change to the event log (eventlog.c), which keeps it in memory and writes
- * it, in chunks, into the log table inside the writer's transaction: a
- * change is visible to the worker only once the transaction commits, and
- * vanishes with it (or with a rolled-back subtransaction).  When several
- * webhooks watch a table, the first trigger of a change serialises the row
- * and the others only add their webhook to it.  The trigger never touches
- * the network and never waits on the worker: it only asks for the worker's
- * latch to be set at commit.
+ * webhook.register installs, on each watched table, one row-level AFTER
+ * INSERT/UPDATE/DELETE trigger and one statement-level AFTER TRUNCATE
+ * trigger for all the webhooks that watch it, both calling
+ * webhook.capture('<hook id>', ...) with those webhooks' ids (the SQL side,
+ * webhook._set_trigger, keeps each table's triggers in step with its
+ * webhooks).  A firing queues its change once, with a bit for every webhook
+ * that wants it: one trigger, one serialisation and one queued change
+ * however many webhooks watch the table.  Each firing hands its change to
+ * the event log (eventlog.c), which keeps it in memory and writes it, in
+ * chunks, into the log table inside the writer's transaction: a change is
+ * visible to the worker only once the transaction commits, and vanishes
+ * with it (or with a rolled-back subtransaction).  A partition watched
+ * directly and through its partitioned table fires two triggers (its own
+ * and the clone of its ancestor's); the second only adds its webhooks to
+ * the change the first stored.  The trigger never touches the network and
+ * never waits on the worker: it only asks for the worker's latch to be set
+ * at commit.
  *
- * Per backend, a cache of firing triggers: which webhook each serves,
- * whether it really belongs to that webhook, and which relation its events
- * name, dropped by a relcache callback when the watched relation's relcache
- * entry is invalidated (ALTER TABLE, DROP TRIGGER) or webhook.hook's is (a
- * webhook paused, resumed, dropped).  The names themselves are looked up
- * per chunk through the syscache, so a renamed table or schema is reported
- * by its new name from the next statement on.
+ * Per backend, a cache of firing triggers: which webhooks each serves,
+ * whether each really watches the table and for which operations, and which
+ * relation their events name, dropped by a relcache callback when the
+ * watched relation's relcache entry is invalidated (ALTER TABLE, DROP
+ * TRIGGER) or webhook.hook's is (a webhook paused, resumed, dropped).  The
+ * names themselves are looked up per chunk through the syscache, so a
+ * renamed table or schema is reported by its new name from the next
+ * statement on.
  *
  * The cache is also the guard against forged triggers: anyone may create a
  * trigger that calls webhook.capture('3') on a table of their own, but it
- * only queues events if webhook 3 watches that table (or a partition
- * ancestor of it, or its schema).  Otherwise it does nothing.
+ * only queues events for webhook 3 if webhook 3 watches that table (or a
+ * partition ancestor of it, or its schema), and only for the operations it
+ * was registered for.  Otherwise it does nothing.
  *
  *-------------------------------------------------------------------------
  */
@@ -79,19 +87,44 @@ PG_FUNCTION_INFO_V1(webhook_hooks_changed);
 /* webhook.hook, whose invalidation drops every cached target */
 static Oid	hook_relid = InvalidOid;
 
+/* What one firing trigger captures for one of its webhooks. */
+typedef struct TargetHook
+{
+	int32		hook_id;
+	bool		belongs;		/* does the webhook watch this relation? */
+	bool		active;			/* was the webhook active? then wake the worker */
+	uint8		events;			/* the operations it is registered for (op_bit) */
+	Oid			reported;		/* the relation its events name */
+	void	   *filter;			/* filter.c's entry for it, once known */
+} TargetHook;
+
 /* What one firing trigger captures for, looked up once per backend. */
 typedef struct CaptureTarget
 {
 	Oid			tgoid;			/* hash key */
 	Oid			relid;			/* the relation the trigger is on */
-	int32		hook_id;
-	bool		belongs;		/* does the webhook watch this relation? */
-	bool		active;			/* was the webhook active? then wake the worker */
-	Oid			reported;		/* the relation its events name */
 	int			nkeys;			/* the relation's replica identity columns */
 	AttrNumber	keys[INDEX_MAX_KEYS];
-	void	   *filter;			/* filter.c's entry for it, once known */
+	int			nhooks;			/* the webhooks the trigger serves, ... */
+	TargetHook *hooks;			/* ... its arguments, in CacheMemoryContext */
 } CaptureTarget;
+
+/* an operation ('I', 'U', 'D', 'T') as a bit of TargetHook.events */
+static inline uint8
+op_bit(char op)
+{
+	switch (op)
+	{
+		case 'I':
+			return 1;
+		case 'U':
+			return 2;
+		case 'D':
+			return 4;
+		default:
+			return 8;
+	}
+}
 
 static HTAB *targets = NULL;
 
@@ -119,7 +152,10 @@ capture_relcache_callback(Datum arg, Oid relid)
 		/* webhook._hooks_changed() names webhook.hook: a state changed */
 		if (relid == InvalidOid || t->relid == relid ||
 			(OidIsValid(relid) && relid == hook_relid))
+		{
+			pfree(t->hooks);
 			hash_search(targets, &t->tgoid, HASH_REMOVE, NULL);
+		}
 	}
 }
 
@@ -143,13 +179,14 @@ hook_owner(void)
 }
 
 /*
- * Read webhook hook_id's relation and schema (cold path, once per trigger
- * per backend).  Runs the query as the owner of webhook.hook, since the
+ * Read webhook hook_id's relation, schema, state and events (cold path, once
+ * per trigger per backend).  Runs the query as the owner of webhook.hook, since the
  * writer may not read the catalog.  Returns false if there is no such
  * webhook.
  */
 static bool
-fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active)
+fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active,
+		   uint8 *events)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -175,7 +212,11 @@ fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active)
 	 */
 	PushActiveSnapshot(GetLatestSnapshot());
 	if (SPI_execute_with_args("SELECT relation::pg_catalog.oid, schema_name::pg_catalog.text,"
-							  " state OPERATOR(pg_catalog.=) 'active'"
+							  " state OPERATOR(pg_catalog.=) 'active',"
+							  " 'insert' OPERATOR(pg_catalog.=) ANY (events),"
+							  " 'update' OPERATOR(pg_catalog.=) ANY (events),"
+							  " 'delete' OPERATOR(pg_catalog.=) ANY (events),"
+							  " 'truncate' OPERATOR(pg_catalog.=) ANY (events)"
 							  " FROM webhook.hook WHERE id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read webhook %d", hook_id);
@@ -192,6 +233,13 @@ fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active)
 		*schema_name = isnull ? NULL : TextDatumGetCString(d);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 		*active = !isnull && DatumGetBool(d);
+		*events = 0;
+		for (int i = 0; i < 4; i++)
+		{
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4 + i, &isnull);
+			if (!isnull && DatumGetBool(d))
+				*events |= op_bit("IUDT"[i]);
+		}
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
@@ -206,7 +254,7 @@ fetch_hook(int32 hook_id, Oid *relation, char **schema_name, bool *active)
  * table).
  */
 static void
-resolve_target(CaptureTarget *t, Relation rel)
+resolve_target(TargetHook *t, Relation rel)
 {
 	Oid			watched_rel = InvalidOid;
 	char	   *watched_schema = NULL;
@@ -217,7 +265,7 @@ resolve_target(CaptureTarget *t, Relation rel)
 	if (rel->rd_rel->relispartition)
 		candidates = list_concat(candidates, get_partition_ancestors(RelationGetRelid(rel)));
 
-	if (fetch_hook(t->hook_id, &watched_rel, &watched_schema, &t->active))
+	if (fetch_hook(t->hook_id, &watched_rel, &watched_schema, &t->active, &t->events))
 	{
 		foreach(lc, candidates)
 		{
@@ -263,8 +311,40 @@ key_columns(Relation rel, AttrNumber *keys, int *n)
 	bms_free(ident);
 }
 
+/*
+ * The webhook ids a capture trigger was given, checked: one or more, each a
+ * positive integer.  Into a palloc'd array, *n of them.
+ */
+static int32 *
+trigger_hook_ids(TriggerData *trigdata, int *n)
+{
+	Trigger    *tg = trigdata->tg_trigger;
+	int32	   *ids;
+
+	if (tg->tgnargs < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webhook.capture() must be given the ids of the webhooks it captures for")));
+	ids = palloc(sizeof(int32) * tg->tgnargs);
+	for (int i = 0; i < tg->tgnargs; i++)
+	{
+		char	   *end;
+		long		hook_id = strtol(tg->tgargs[i], &end, 10);
+
+		if (*end != '\0' || end == tg->tgargs[i] || hook_id <= 0 || hook_id > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("webhook.capture() argument \"%s\" is not a webhook id",
+							tg->tgargs[i])));
+		ids[i] = (int32) hook_id;
+	}
+	*n = tg->tgnargs;
+	return ids;
+}
+
+/* The cache entry of the firing trigger, resolved on its first firing. */
 static CaptureTarget *
-target_for(TriggerData *trigdata, int32 hook_id)
+target_for(TriggerData *trigdata)
 {
 	Oid			tgoid = trigdata->tg_trigger->tgoid;
 	CaptureTarget *t;
@@ -283,43 +363,32 @@ target_for(TriggerData *trigdata, int32 hook_id)
 		CacheRegisterRelcacheCallback(capture_relcache_callback, (Datum) 0);
 	}
 	t = hash_search(targets, &tgoid, HASH_FIND, &found);
-	if (found && t->hook_id == hook_id)
+	if (found)
 		return recent[tgoid % RECENT_TARGETS] = t;
 
 	/* resolve before entering, so that an ERROR leaves no half entry */
 	{
 		CaptureTarget fresh;
+		int			n;
+		int32	   *ids = trigger_hook_ids(trigdata, &n);
+		TargetHook *hooks = palloc0(sizeof(TargetHook) * n);
 
 		memset(&fresh, 0, sizeof(fresh));
 		fresh.tgoid = tgoid;
 		fresh.relid = RelationGetRelid(trigdata->tg_relation);
-		fresh.hook_id = hook_id;
-		resolve_target(&fresh, trigdata->tg_relation);
+		for (int i = 0; i < n; i++)
+		{
+			hooks[i].hook_id = ids[i];
+			resolve_target(&hooks[i], trigdata->tg_relation);
+		}
 		key_columns(trigdata->tg_relation, fresh.keys, &fresh.nkeys);
+		fresh.nhooks = n;
+		fresh.hooks = MemoryContextAlloc(CacheMemoryContext, sizeof(TargetHook) * n);
+		memcpy(fresh.hooks, hooks, sizeof(TargetHook) * n);
 		t = hash_search(targets, &tgoid, HASH_ENTER, &found);
 		*t = fresh;
 	}
 	return recent[tgoid % RECENT_TARGETS] = t;
-}
-
-/* The webhook id a capture trigger was given, checked (when not cached). */
-static int32
-trigger_hook_id(TriggerData *trigdata)
-{
-	char	   *end;
-	long		hook_id;
-
-	if (trigdata->tg_trigger->tgnargs != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("webhook.capture() must be given exactly one argument, the webhook id")));
-	hook_id = strtol(trigdata->tg_trigger->tgargs[0], &end, 10);
-	if (*end != '\0' || hook_id <= 0 || hook_id > PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("webhook.capture() argument \"%s\" is not a webhook id",
-						trigdata->tg_trigger->tgargs[0])));
-	return hook_id;
 }
 
 /* Is an ancestor of partition relid truncated by the TRUNCATE now running? */
@@ -470,75 +539,78 @@ row_lane(Oid reported, Relation rel, HeapTuple tuple, const AttrNumber *keys, in
 	return (int64) h;
 }
 
+/* The serialised forms of a change, made once for all webhooks of a firing. */
+typedef struct ChangeBody
+{
+	bool		made;
+	Datum		old_json;
+	Datum		new_json;
+	bool		truncated;
+} ChangeBody;
+
 /*
- * The thin form of a row too large to send: a JSON object of its replica
- * identity (by default primary key) columns, or NULL if it has none.
+ * Serialise the change (once): rows too large to send are sent thin, as
+ * their key columns and a truncated flag, and never serialised whole: the
+ * writer's statement must not fail, or run out of memory, because a row is
+ * huge.
  */
-static Datum
-row_key_json(HeapTuple tuple, Relation rel, const AttrNumber *keys, int n)
+static void
+make_body(ChangeBody *body, Relation rel, HeapTuple oldtup, HeapTuple newtup,
+		  const AttrNumber *keys, int nkeys)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	StringInfoData buf;
+	Size		limit = (Size) webhook_max_payload_size;
 
-	if (n == 0)
-		return (Datum) 0;
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < n; i++)
+	if (body->made)
+		return;
+	body->made = true;
+	body->old_json = body->new_json = (Datum) 0;
+	body->truncated = (oldtup ? row_raw_size(oldtup, tupdesc) : 0) +
+		(newtup ? row_raw_size(newtup, tupdesc) : 0) > limit;
+	if (!body->truncated)
 	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, keys[i] - 1);
-		bool		isnull;
-		Datum		v = heap_getattr(tuple, keys[i], tupdesc, &isnull);
-
-		if (i > 0)
-			appendStringInfoChar(&buf, ',');
-		escape_json(&buf, NameStr(att->attname));
-		appendStringInfoChar(&buf, ':');
-		if (isnull)
-			appendStringInfoString(&buf, "null");
-		else
-		{
-			Oid			typoutput;
-			bool		varlena;
-			char	   *out;
-
-			getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
-			out = OidOutputFunctionCall(typoutput, v);
-			if ((att->atttypid == INT2OID || att->atttypid == INT4OID ||
-				 att->atttypid == INT8OID || att->atttypid == NUMERICOID) &&
-				strspn(out, "-0123456789.") == strlen(out))
-				appendStringInfoString(&buf, out);
-			else
-				escape_json(&buf, out);
-		}
+		body->old_json = oldtup ? webhook_row_json(rel, oldtup) : (Datum) 0;
+		body->new_json = newtup ? webhook_row_json(rel, newtup) : (Datum) 0;
+		body->truncated =
+			(body->old_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(body->old_json)) : 0) +
+			(body->new_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(body->new_json)) : 0) > limit;
 	}
-	appendStringInfoChar(&buf, '}');
-	return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
+	if (body->truncated)
+	{
+		body->old_json = oldtup ? webhook_row_key_json(rel, oldtup, keys, nkeys) : (Datum) 0;
+		body->new_json = newtup ? webhook_row_key_json(rel, newtup, keys, nkeys) : (Datum) 0;
+	}
 }
 
 /*
- * webhook.capture(hook_id): queue one event for the firing row (or TRUNCATE)
- * for webhook hook_id.
+ * webhook.capture(hook_id, ...): queue one event for the firing row (or
+ * TRUNCATE) for each webhook given that watches the table for this
+ * operation.  The change is stored once, with a bit per webhook.
  */
 Datum
 webhook_capture(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	TupleDesc	tupdesc;
-	int32		hook_id;
+	Relation	rel;
 	char		op;
 	HeapTuple	oldtup = NULL;
 	HeapTuple	newtup = NULL;
 	Datum		changed = (Datum) 0;
 	CaptureTarget *t;
 	WebhookChangeId id;
-	bool		active;
-	Oid			reported;
-	WebhookFilterResult filter;
-	char	   *filter_error = NULL;
+	int			nhooks;
+	TargetHook *hooks;
+	WebhookFilterResult *verdict;
+	char	  **filter_error;
 	int			nkeys;
 	AttrNumber	keys[INDEX_MAX_KEYS];
-	void	   *filter_entry;
+	ChangeBody	body;
+	TargetHook	local_hooks[8];
+	WebhookFilterResult local_verdict[8];
+	char	   *local_error[8];
+	bool		wake = false;
+	bool		inactive = false;
+	bool		any = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -548,17 +620,7 @@ webhook_capture(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("webhook.capture() must be fired AFTER")));
-	/* a trigger seen lately was checked then (its arguments never change) */
-	t = recent[trigdata->tg_trigger->tgoid % RECENT_TARGETS];
-	if (t != NULL && t->tgoid == trigdata->tg_trigger->tgoid)
-		hook_id = t->hook_id;
-	else
-	{
-		t = NULL;
-		hook_id = trigger_hook_id(trigdata);
-	}
-
-	tupdesc = RelationGetDescr(trigdata->tg_relation);
+	rel = trigdata->tg_relation;
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 	{
@@ -592,98 +654,108 @@ webhook_capture(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* a trigger its webhook does not watch queues nothing (see header) */
+	/*
+	 * What the trigger serves (a webhook that does not watch the table
+	 * queues nothing: see header), and each webhook's filters, are looked
+	 * up with the chunk writes held.  The entry is copied out: t may go
+	 * with the next invalidation.
+	 */
 	webhook_log_hold(true);
-	if (t == NULL)
-		t = target_for(trigdata, hook_id);
-	webhook_change_id(&id, trigdata->tg_relation, op, op == 'D' ? oldtup : newtup);
-	if (!t->belongs)
+	t = recent[trigdata->tg_trigger->tgoid % RECENT_TARGETS];
+	if (t == NULL || t->tgoid != trigdata->tg_trigger->tgoid)
+		t = target_for(trigdata);
+	webhook_change_id(&id, rel, op, op == 'D' ? oldtup : newtup);
+	nhooks = t->nhooks;
+	if (nhooks <= lengthof(local_hooks))
 	{
-		webhook_log_hold(false);
-		return PointerGetDatum(NULL);
+		hooks = local_hooks;
+		verdict = local_verdict;
+		filter_error = local_error;
 	}
-	active = t->active;
-	reported = t->reported;		/* t may go with the next invalidation */
+	else
+	{
+		hooks = palloc(sizeof(TargetHook) * nhooks);
+		verdict = palloc(sizeof(WebhookFilterResult) * nhooks);
+		filter_error = palloc(sizeof(char *) * nhooks);
+	}
+	memcpy(hooks, t->hooks, sizeof(TargetHook) * nhooks);
 	nkeys = t->nkeys;
 	memcpy(keys, t->keys, sizeof(AttrNumber) * nkeys);
-	filter_entry = t->filter;
-
-	/*
-	 * A TRUNCATE of a partition of the watched table (its own statement
-	 * trigger: they are not cloned) is an event of the watched table naming
-	 * the partition, unless an ancestor of that partition is truncated by
-	 * the same statement: then that one's event says it all.
-	 */
-	if (op == 'T' && reported != RelationGetRelid(trigdata->tg_relation) &&
-		truncating_ancestor(RelationGetRelid(trigdata->tg_relation)))
+	for (int i = 0; i < nhooks; i++)
 	{
-		webhook_log_hold(false);
-		return PointerGetDatum(NULL);
-	}
+		TargetHook *h = &hooks[i];
 
-	/* the webhook's filters (filter.c): nothing, or an event that failed */
-	filter = webhook_filter_check(hook_id, trigdata->tg_relation, trigdata,
-								  &filter_entry, &filter_error);
-	/* kept only if no invalidation meanwhile took t away */
-	if (recent[trigdata->tg_trigger->tgoid % RECENT_TARGETS] == t)
-		t->filter = filter_entry;
-	webhook_log_hold(false);
-	if (filter == WEBHOOK_FILTER_SKIP)
-		return PointerGetDatum(NULL);
-
-	/* another webhook's trigger has just stored this change: share it */
-	if (filter == WEBHOOK_FILTER_ERROR ||
-		!webhook_log_add_hook(hook_id, reported, &id))
-	{
-		Datum		old_json = (Datum) 0;
-		Datum		new_json = (Datum) 0;
-		Datum		partition = (Datum) 0;
-		Size		limit = (Size) webhook_max_payload_size;
-		bool		truncated;
-
-		if (op == 'T' && reported != RelationGetRelid(trigdata->tg_relation))
-			partition = partition_json(trigdata->tg_relation);
-
-		if (op == 'U')
-		{
-			changed = changed_columns(oldtup, newtup, tupdesc);
-			if (changed == (Datum) 0)
-				return PointerGetDatum(NULL);	/* nothing changed: no event */
-		}
+		verdict[i] = WEBHOOK_FILTER_SKIP;
+		filter_error[i] = NULL;
+		if (!h->belongs || (h->events & op_bit(op)) == 0)
+			continue;
 
 		/*
-		 * Rows too large to send are sent thin, as their key columns and a
-		 * truncated flag, and never serialised whole: the writer's statement
-		 * must not fail, or run out of memory, because a row is huge.
+		 * A TRUNCATE of a partition of the watched table (its own statement
+		 * trigger: they are not cloned) is an event of the watched table
+		 * naming the partition, unless an ancestor of that partition is
+		 * truncated by the same statement: then that one's event says it
+		 * all.
 		 */
-		truncated = (oldtup ? row_raw_size(oldtup, tupdesc) : 0) +
-			(newtup ? row_raw_size(newtup, tupdesc) : 0) > limit;
-		if (!truncated)
-		{
-			old_json = oldtup ? webhook_row_json(trigdata->tg_relation, oldtup) : (Datum) 0;
-			new_json = newtup ? webhook_row_json(trigdata->tg_relation, newtup) : (Datum) 0;
-			truncated = (old_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(old_json)) : 0) +
-				(new_json ? VARSIZE_ANY_EXHDR(DatumGetPointer(new_json)) : 0) > limit;
-		}
-		if (truncated)
-		{
-			old_json = oldtup ? row_key_json(oldtup, trigdata->tg_relation, keys, nkeys) : (Datum) 0;
-			new_json = newtup ? row_key_json(newtup, trigdata->tg_relation, keys, nkeys) : (Datum) 0;
-		}
-		if (filter == WEBHOOK_FILTER_ERROR)
-			webhook_filter_queue_failed(hook_id, reported, op, old_json, new_json,
-										changed, truncated, filter_error);
-		else
-			webhook_log_append(hook_id, reported, &id,
-							   old_json, new_json, changed, truncated, partition,
-							   row_lane(reported, trigdata->tg_relation,
-										op == 'I' ? newtup : oldtup, keys, nkeys));
+		if (op == 'T' && h->reported != RelationGetRelid(rel) &&
+			truncating_ancestor(RelationGetRelid(rel)))
+			continue;
+
+		/* the webhook's filters (filter.c): nothing, or an event that failed */
+		verdict[i] = webhook_filter_check(h->hook_id, rel, trigdata, &h->filter,
+										  &filter_error[i]);
+		/* kept only if no invalidation meanwhile took t away */
+		if (recent[trigdata->tg_trigger->tgoid % RECENT_TARGETS] == t)
+			t->hooks[i].filter = h->filter;
+		any |= verdict[i] != WEBHOOK_FILTER_SKIP;
+	}
+	webhook_log_hold(false);
+	if (!any)
+		return PointerGetDatum(NULL);
+
+	if (op == 'U')
+	{
+		changed = changed_columns(oldtup, newtup, RelationGetDescr(rel));
+		if (changed == (Datum) 0)
+			return PointerGetDatum(NULL);	/* nothing changed: no event */
 	}
 
-	/* a paused or disabled webhook's events wait: resume wakes the worker */
-	if (active)
+	memset(&body, 0, sizeof(body));
+	for (int i = 0; i < nhooks; i++)
+	{
+		TargetHook *h = &hooks[i];
+
+		if (verdict[i] == WEBHOOK_FILTER_SKIP)
+			continue;
+		/* another webhook has just stored this change: share it */
+		if (verdict[i] == WEBHOOK_FILTER_ERROR ||
+			!webhook_log_add_hook(h->hook_id, h->reported, &id))
+		{
+			Datum		partition = (Datum) 0;
+
+			make_body(&body, rel, oldtup, newtup, keys, nkeys);
+			if (op == 'T' && h->reported != RelationGetRelid(rel))
+				partition = partition_json(rel);
+			if (verdict[i] == WEBHOOK_FILTER_ERROR)
+				webhook_filter_queue_failed(h->hook_id, h->reported, op,
+											body.old_json, body.new_json,
+											changed, body.truncated, filter_error[i]);
+			else
+				webhook_log_append(h->hook_id, h->reported, &id,
+								   body.old_json, body.new_json, changed,
+								   body.truncated, partition,
+								   row_lane(h->reported, rel,
+											op == 'I' ? newtup : oldtup, keys, nkeys));
+		}
+		/* a paused or disabled webhook's events wait: resume wakes the worker */
+		if (h->active)
+			wake = true;
+		else
+			inactive = true;
+	}
+	if (wake)
 		webhook_request_wake();
-	else
+	if (inactive)
 		webhook_note_inactive_event();
 
 	return PointerGetDatum(NULL);

@@ -176,9 +176,10 @@ prepare_claim(void)
 	 * Each active webhook's first reason to stop: its owner was dropped, lost
 	 * USAGE on its schema, or lost SELECT on a table it has triggers on (a
 	 * schema webhook's tables too), or that table got row security its owner
-	 * does not bypass.  Only triggers that capture for the webhook on what it
-	 * watches count (anyone may create a trigger of that name on a table of
-	 * their own); partitions are left out (row triggers cloned there, and
+	 * does not bypass.  Only the extension's triggers (_capture_trigger)
+	 * that serve the webhook on what it watches count (anyone may create a
+	 * trigger calling webhook.capture on a table of their own); partitions
+	 * are left out (row triggers cloned there, and
 	 * the truncate triggers of a partitioned table's partitions): reading
 	 * through the parent needs no privilege on them.  A schema that no longer exists
 	 * (dropped, renamed) has nothing left to check.
@@ -197,24 +198,20 @@ prepare_claim(void)
 		"          (SELECT 'schema ' OPERATOR(pg_catalog.||) n.nspname FROM pg_catalog.pg_namespace n"
 		"            WHERE n.nspname OPERATOR(pg_catalog.=) w.schema_name"
 		"              AND NOT pg_catalog.has_schema_privilege(w.owner, n.oid, 'USAGE')),"
-		"          (SELECT 'table ' OPERATOR(pg_catalog.||) t.tgrelid::pg_catalog.regclass::pg_catalog.text"
-		"             FROM pg_catalog.pg_trigger t"
-		"             JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid"
-		"            WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY ("
+		"          (SELECT 'table ' OPERATOR(pg_catalog.||) t.rel::pg_catalog.regclass::pg_catalog.text"
+		"             FROM webhook._capture_trigger t"
+		"             JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.rel"
+		"            WHERE t.rel OPERATOR(pg_catalog.=) ANY ("
 		"                    CASE WHEN w.relation IS NOT NULL THEN ARRAY[w.relation::pg_catalog.oid]"
 		"                    ELSE ARRAY(SELECT r.oid FROM pg_catalog.pg_class r"
 		"                                 JOIN pg_catalog.pg_namespace n"
 		"                                   ON n.oid OPERATOR(pg_catalog.=) r.relnamespace"
 		"                                WHERE n.nspname OPERATOR(pg_catalog.=) w.schema_name) END)"
-		"              AND t.tgname OPERATOR(pg_catalog.=) ANY (webhook._trigger_names(w.id))"
-		"              AND t.tgparentid OPERATOR(pg_catalog.=) 0"
+		"              AND w.id OPERATOR(pg_catalog.=) ANY (t.hooks)"
 		"              AND (NOT c.relispartition"
-		"                   OR t.tgrelid OPERATOR(pg_catalog.=) w.relation::pg_catalog.oid)"
-		"              AND t.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure"
-		"              AND t.tgargs OPERATOR(pg_catalog.=) (pg_catalog.convert_to(w.id::pg_catalog.text, 'SQL_ASCII')"
-		"                                                   OPERATOR(pg_catalog.||) '\\x00'::pg_catalog.bytea)"
-		"              AND NOT webhook._owner_can_read(w.owner, t.tgrelid)"
-		"            ORDER BY t.tgrelid LIMIT 1)) AS what"
+		"                   OR t.rel OPERATOR(pg_catalog.=) w.relation::pg_catalog.oid)"
+		"              AND NOT webhook._owner_can_read(w.owner, t.rel)"
+		"            ORDER BY t.rel LIMIT 1)) AS what"
 		"          FROM webhook.hook w"
 		"         WHERE w.state OPERATOR(pg_catalog.=) 'active') bad"
 		" WHERE h.id OPERATOR(pg_catalog.=) bad.id AND bad.what IS NOT NULL"

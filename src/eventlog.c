@@ -539,8 +539,9 @@ webhook_change_id(WebhookChangeId *id, Relation rel, char op, HeapTuple tuple)
 }
 
 /*
- * If the previous capture call appended this very change (id) for events
- * reported as reported_relid, add webhook hook_id to it and return true.
+ * If this capture call or the previous one appended this very change (id)
+ * for events reported as reported_relid, add webhook hook_id to it and
+ * return true.
  * Otherwise return false: the caller appends the change for hook_id.
  */
 bool
@@ -549,7 +550,7 @@ webhook_log_add_hook(int32 hook_id, Oid reported_relid, const WebhookChangeId *i
 	PendingChunk *c = last_chunk;
 	int			bit;
 
-	if (c == NULL || last_call != calls - 1 ||
+	if (c == NULL || (last_call != calls && last_call != calls - 1) ||
 		c->relid != reported_relid || c->subid != GetCurrentSubTransactionId() ||
 		last_id.relid != id->relid || last_id.op != id->op ||
 		!ItemPointerEquals((ItemPointer) &last_id.tid, (ItemPointer) &id->tid) ||

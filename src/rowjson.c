@@ -471,3 +471,49 @@ webhook_row_json(Relation rel, HeapTuple tuple)
 	PG_END_TRY();
 	return result;
 }
+
+/*
+ * The thin form of a row too large to send: a JSON object of its replica
+ * identity (by default primary key) columns, or NULL if it has none.
+ */
+Datum
+webhook_row_key_json(Relation rel, HeapTuple tuple, const AttrNumber *keys, int n)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	StringInfoData buf;
+
+	if (n == 0)
+		return (Datum) 0;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, keys[i] - 1);
+		bool		isnull;
+		Datum		v = heap_getattr(tuple, keys[i], tupdesc, &isnull);
+
+		if (i > 0)
+			appendStringInfoChar(&buf, ',');
+		escape_json(&buf, NameStr(att->attname));
+		appendStringInfoChar(&buf, ':');
+		if (isnull)
+			appendStringInfoString(&buf, "null");
+		else
+		{
+			Oid			typoutput;
+			bool		varlena;
+			char	   *out;
+
+			getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+			out = OidOutputFunctionCall(typoutput, v);
+			if ((att->atttypid == INT2OID || att->atttypid == INT4OID ||
+				 att->atttypid == INT8OID || att->atttypid == NUMERICOID) &&
+				strspn(out, "-0123456789.") == strlen(out))
+				appendStringInfoString(&buf, out);
+			else
+				escape_json(&buf, out);
+		}
+	}
+	appendStringInfoChar(&buf, '}');
+	return PointerGetDatum(cstring_to_text_with_len(buf.data, buf.len));
+}

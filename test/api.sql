@@ -24,9 +24,9 @@ SELECT ok((SELECT count(*) = 0 FROM pg_proc p
 SELECT is((SELECT array_agg(p.proname ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'webhook'::regnamespace
               AND p.proname NOT IN ('capture', '_event_type', '_status', '_delivery_id',
-                                    '_trigger_name', '_trigger_names')
+                                    '_trigger_name')
               AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)),
-          NULL, 'every function but the trigger and five inlined ones pins search_path');
+          NULL, 'every function but the trigger and four inlined ones pins search_path');
 SELECT columns_are('webhook', 'deliveries', ARRAY[
     'id', 'webhook', 'event_id', 'event_type', 'schema', 'table', 'created_at', 'status',
     'attempts', 'next_attempt_at', 'last_attempt_at', 'response_status', 'last_error',
