@@ -154,6 +154,46 @@ SELECT webhook.unregister('pt3'), webhook.unregister('pt3-rows');
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'webhook\_%' AND tgrelid::regclass::text LIKE 'pt%';
 DROP TABLE pt3;
 
+-- a table's webhooks share its triggers, one of each kind whatever their
+-- number, and each webhook gets only the operations it asked for; a
+-- partition watched directly and through its parent fires its own trigger
+-- and its parent's clone; a watched table attached under a watched parent
+-- keeps its own webhook; a webhook removed leaves the others capturing
+CREATE TABLE sh (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE sh_1 PARTITION OF sh FOR VALUES FROM (0) TO (10);
+CREATE TABLE sh_2 (id int PRIMARY KEY, v text);
+SELECT webhook.register('sh-ins', 'http://127.0.0.1:9/sh', 'sh', events => '{insert}') > 0 AS registered;
+SELECT webhook.register('sh-all', 'http://127.0.0.1:9/sh', 'sh') > 0 AS registered;
+SELECT webhook.register('sh-1', 'http://127.0.0.1:9/sh', 'sh_1', events => '{update,truncate}') > 0 AS registered;
+SELECT webhook.register('sh-2', 'http://127.0.0.1:9/sh', 'sh_2') > 0 AS registered;
+SELECT webhook.pause(n) FROM unnest('{sh-ins,sh-all,sh-1,sh-2}'::text[]) n;
+ALTER TABLE sh ATTACH PARTITION sh_2 FOR VALUES FROM (10) TO (20);
+CREATE VIEW sh_triggers AS
+SELECT t.tgrelid::regclass AS rel, t.tgparentid <> 0 AS clone,
+       regexp_replace(pg_get_triggerdef(t.oid), '^CREATE TRIGGER \S+ (.*) ON \S+ (.*) EXECUTE FUNCTION .*$', '\1 \2') AS fires,
+       ARRAY(SELECT h.name FROM webhook.hook h WHERE h.id = ANY (webhook._trigger_hooks(t.tgargs)) ORDER BY h.id) AS webhooks
+  FROM pg_trigger t
+ WHERE t.tgfoid = 'webhook.capture()'::regprocedure AND t.tgrelid::regclass::text LIKE 'sh%'
+ ORDER BY 1, 2, 3;
+SELECT * FROM sh_triggers;
+INSERT INTO sh VALUES (1, 'a'), (11, 'b');
+UPDATE sh SET v = 'c';
+DELETE FROM sh WHERE id = 11;
+TRUNCATE sh_1;
+SELECT dense_rank() OVER (ORDER BY q.event_id) AS change, q.op, q.table_name, h.name AS webhook
+  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
+ WHERE h.name LIKE 'sh-%' ORDER BY q.event_id, h.name;
+SELECT webhook.unregister('sh-ins');
+SELECT * FROM sh_triggers;
+INSERT INTO sh VALUES (2, 'd');
+SELECT q.op, q.new_row, h.name AS webhook
+  FROM webhook.queued q JOIN webhook.hook h ON h.id = q.hook_id
+ WHERE q.new_row->>'id' = '2' ORDER BY h.name;
+SELECT webhook.unregister(n) FROM unnest('{sh-all,sh-1,sh-2}'::text[]) n;
+SELECT count(*) AS triggers_left FROM sh_triggers;
+DROP VIEW sh_triggers;
+DROP TABLE sh;
+
 -- each row is sent byte for byte as row_to_json writes it, whatever the
 -- types; a value repeated over rows (a default of now()) and a time zone
 -- changed between statements included
