@@ -458,6 +458,39 @@ $$;
 COMMENT ON FUNCTION webhook._owner_can_read(oid, oid) IS
     'Internal: whether a role may read every row of a table (SELECT, and no row security it is subject to)';
 
+CREATE FUNCTION webhook._capture_trigger_oids(rel oid) RETURNS oid[]
+    LANGUAGE c STRICT SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'webhook_capture_trigger_oids';
+COMMENT ON FUNCTION webhook._capture_trigger_oids(oid) IS
+    'Internal: the oids of a table''s own triggers calling webhook.capture, as the catalog is now, whatever the snapshot';
+
+/*
+ * Before a table's capture triggers are remade from what the view shows:
+ * lock the table against a concurrent remaking (the lock CREATE TRIGGER
+ * takes, which conflicts with itself), so that a read-committed
+ * transaction reads them after the other's commit; a transaction whose
+ * snapshot is older than a change to them (repeatable read, serializable)
+ * fails instead of undoing it.
+ */
+CREATE FUNCTION webhook._lock_triggers(rel regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', rel);
+    IF (SELECT pg_catalog.array_agg(tg.oid ORDER BY tg.oid) FROM pg_catalog.pg_trigger tg
+         WHERE tg.tgrelid OPERATOR(pg_catalog.=) rel::pg_catalog.oid
+           AND tg.tgfoid OPERATOR(pg_catalog.=) 'webhook.capture()'::pg_catalog.regprocedure
+           AND tg.tgparentid OPERATOR(pg_catalog.=) 0 AND NOT tg.tgisinternal)
+       IS DISTINCT FROM webhook._capture_trigger_oids(rel) THEN
+        RAISE EXCEPTION 'could not serialize access due to a concurrent change of the webhooks of table %', rel
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the transaction.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION webhook._lock_triggers(regclass) IS
+    'Internal: lock a table against concurrent changes of its capture triggers, and check the snapshot sees them as they are';
+
 /*
  * Make table rel's capture trigger of a kind ('row' or 'truncate') serve the
  * webhooks of ids that exist and want that kind of event, or drop it when
@@ -516,6 +549,7 @@ AS $$
 DECLARE
     ids integer[];
 BEGIN
+    PERFORM webhook._lock_triggers(rel);
     SELECT COALESCE(pg_catalog.array_agg(i), '{}') INTO ids
       FROM webhook._capture_trigger c, pg_catalog.unnest(c.hooks) AS i
      WHERE c.rel OPERATOR(pg_catalog.=) _trigger_add.rel::pg_catalog.oid
@@ -579,14 +613,23 @@ CREATE FUNCTION webhook._detach(p_id integer) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    r regclass;
     t record;
 BEGIN
-    FOR t IN
-        SELECT c.rel::regclass AS rel, c.kind, c.hooks FROM webhook._capture_trigger c
+    FOR r IN
+        SELECT DISTINCT c.rel::regclass FROM webhook._capture_trigger c
          WHERE p_id OPERATOR(pg_catalog.=) ANY (c.hooks)
-         ORDER BY c.rel, c.kind
+         ORDER BY 1
     LOOP
-        PERFORM webhook._set_trigger(t.rel, t.kind, pg_catalog.array_remove(t.hooks, p_id));
+        PERFORM webhook._lock_triggers(r);
+        FOR t IN
+            SELECT c.kind, c.hooks FROM webhook._capture_trigger c
+             WHERE c.rel OPERATOR(pg_catalog.=) r::pg_catalog.oid
+               AND p_id OPERATOR(pg_catalog.=) ANY (c.hooks)
+             ORDER BY c.kind
+        LOOP
+            PERFORM webhook._set_trigger(r, t.kind, pg_catalog.array_remove(t.hooks, p_id));
+        END LOOP;
     END LOOP;
 END
 $$;
@@ -1223,6 +1266,7 @@ REVOKE ALL ON FUNCTION
     webhook._check_filter(regclass, text[], text),
     webhook._trigger_name(integer, text), webhook._trigger_hooks(bytea),
     webhook._set_trigger(regclass, text, integer[]), webhook._trigger_add(regclass, text, integer),
+    webhook._capture_trigger_oids(oid), webhook._lock_triggers(regclass),
     webhook._owner_can_read(oid, oid)
 FROM PUBLIC;
 

@@ -28,9 +28,14 @@
 
 #include <limits.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/dbcommands.h"
 #include "executor/executor.h"
@@ -44,7 +49,9 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 
@@ -60,6 +67,7 @@ PG_FUNCTION_INFO_V1(webhook_api);
 PG_FUNCTION_INFO_V1(webhook_on_ddl_start);
 PG_FUNCTION_INFO_V1(webhook_worker_state);
 PG_FUNCTION_INFO_V1(webhook_warn_not_preloaded);
+PG_FUNCTION_INFO_V1(webhook_capture_trigger_oids);
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -405,4 +413,57 @@ _PG_init(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "webhook launcher");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "webhook launcher");
 	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * webhook._capture_trigger_oids(rel): the oids, in order, of rel's own
+ * triggers (not clones) that call webhook.capture, as the catalog is now,
+ * whatever the transaction's snapshot shows (NULL for none).
+ * webhook._lock_triggers compares the two: a repeatable-read transaction
+ * that would remake a table's triggers from a view older than a concurrent
+ * registration must fail rather than drop that registration's webhook.
+ */
+Datum
+webhook_capture_trigger_oids(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			capture;
+	Relation	tgrel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid		   *oids = NULL;
+	int			n = 0;
+	int			room = 0;
+	Datum	   *elems;
+
+	capture = LookupFuncName(list_make2(makeString("webhook"), makeString("capture")),
+							 0, NULL, false);
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	/* no snapshot: the catalog snapshot, which the lock just taken renewed */
+	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tup);
+
+		if (tg->tgfoid != capture || tg->tgisinternal || OidIsValid(tg->tgparentid))
+			continue;
+		if (n == room)
+		{
+			room = room ? room * 2 : 4;
+			oids = oids ? repalloc(oids, sizeof(Oid) * room) : palloc(sizeof(Oid) * room);
+		}
+		oids[n++] = tg->oid;
+	}
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
+	if (n == 0)
+		PG_RETURN_NULL();
+	qsort(oids, n, sizeof(Oid), oid_cmp);
+	elems = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+		elems[i] = ObjectIdGetDatum(oids[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }

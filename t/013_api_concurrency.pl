@@ -2,7 +2,12 @@
 # name 150 times while a third writes to the watched table and the worker
 # delivers: every call either does its job or fails with the documented
 # SQLSTATE (42710 for a name taken, 42704 for a webhook gone), never an
-# internal error and never a deadlock; the writer never fails.
+# internal error and never a deadlock; the writer never fails.  Then two
+# sessions register and unregister webhooks of their own on one table at
+# once: its shared trigger ends up serving exactly the webhooks that exist
+# (none lost to the other session's remaking of it); and a repeatable-read
+# transaction whose snapshot predates another's registration fails with
+# 40001 instead of undoing it.
 use strict;
 use warnings;
 
@@ -80,6 +85,49 @@ my $log = slurp_file($node->logfile);
 my @deadlocks = grep { /deadlock detected/ } split /\n/, $log;
 is(scalar(@deadlocks), 0, 'no deadlock, in any session or in the worker')
   or diag(join("\n", @deadlocks));
+
+# the table's triggers serve exactly the webhooks that watch it
+my $served = q{SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM webhook.hook
+	                  WHERE relation = 'cw'::regclass)::text || ' ' ||
+	              (SELECT coalesce(array_agg(i ORDER BY i), '{}') FROM webhook._capture_trigger c,
+	                      unnest(c.hooks) i WHERE c.rel = 'cw'::regclass AND c.kind = 'row')::text};
+my ($want, $got);
+for my $phase ('register', 'unregister')
+{
+	for my $s ('a', 'b')
+	{
+		open $fh, '>', "$dir/$phase-$s.sql" or die;
+		for my $i (1 .. 40)
+		{
+			next if $phase eq 'unregister' && $i % 2;
+			print $fh $phase eq 'register'
+			  ? "SELECT webhook.register('own-$s$i', '$url/ok/own', 'cw');\n"
+			  : "SELECT webhook.unregister('own-$s$i');\n";
+		}
+		close $fh;
+		$h{$s} = IPC::Run::start([ @psql, '-f', "$dir/$phase-$s.sql" ], '>', \$out{$s}, '2>', \$err{$s});
+	}
+	$h{$_}->finish for ('a', 'b');
+	unlike($err{a} . $err{b}, qr/ERROR/, "concurrent ${phase}s on one table all succeed");
+	($want, $got) = split / /, $node->safe_psql('postgres', $served);
+	is($got, $want, "after concurrent ${phase}s the table's trigger serves every webhook watching it");
+}
+
+my $connstr = $node->connstr('postgres');
+my ($rr_out, $rr_err) = ('', '');
+IPC::Run::run([ @psql, '-v', 'ON_ERROR_STOP=0' ], '<', \qq{
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM webhook.hook;
+\\! psql -X -q -d "$connstr" -c "SELECT webhook.register('rr-other', '$url/ok/rr', 'cw')"
+SELECT webhook.register('rr-late', '$url/ok/rr', 'cw');
+ROLLBACK;
+}, '>', \$rr_out, '2>', \$rr_err);
+like($rr_err, qr/ERROR:  40001: could not serialize access due to a concurrent change of the webhooks of table public.cw/,
+	'a registration from a snapshot older than another one fails with 40001');
+($want, $got) = split / /, $node->safe_psql('postgres', $served);
+is($got, $want, 'and the other registration keeps its trigger');
+like($want, qr/\b@{[ $node->safe_psql('postgres', "SELECT id FROM webhook.hook WHERE name = 'rr-other'") ]}\b/,
+	'the other registration exists');
 
 $node->stop;
 WebhookTest::stop_receiver($receiver);
