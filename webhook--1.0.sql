@@ -587,8 +587,9 @@ COMMENT ON FUNCTION webhook._attach(webhook.hook, regclass) IS 'Internal: make a
 
 /*
  * Add hook h to the truncate trigger of every partition of rel (at every
- * level): statement triggers are not cloned to partitions, and a TRUNCATE
- * of a partition fires only the partition's own.
+ * level) that lacks it, locking only those: statement triggers are not
+ * cloned to partitions, and a TRUNCATE of a partition fires only the
+ * partition's own.
  */
 CREATE FUNCTION webhook._attach_partitions(h webhook.hook, rel regclass) RETURNS void
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -599,6 +600,10 @@ BEGIN
     FOR p IN
         SELECT t.relid FROM pg_catalog.pg_partition_tree(rel) t
          WHERE t.relid OPERATOR(pg_catalog.<>) rel
+           AND NOT EXISTS (SELECT FROM webhook._capture_trigger c
+                            WHERE c.rel OPERATOR(pg_catalog.=) t.relid
+                              AND c.kind OPERATOR(pg_catalog.=) 'truncate'
+                              AND h.id OPERATOR(pg_catalog.=) ANY (c.hooks))
          ORDER BY t.level, t.relid
     LOOP
         PERFORM webhook._trigger_add(p, 'truncate', h.id);
