@@ -272,10 +272,6 @@ backlog_and_drain() {
 	for h in "$@"; do sql -c "SELECT webhook.resume('$h')" >/dev/null; done
 	c0=$(worker_cpu_ms)
 	t0=$(sql -c "SELECT extract(epoch FROM statement_timestamp()), webhook.resume('sink')" | cut -d'|' -f1)
-	sql >/dev/null <<-'EOF'
-		ALTER SYSTEM SET webhook.retention = '1s';
-		SELECT pg_reload_conf();
-	EOF
 	wait_drained "'sink'" "$total" "$t0" "$limit" "$c0"
 	[ -n "${AFTER_DRAIN:-}" ] && "$AFTER_DRAIN"
 	quiesce
